@@ -82,7 +82,7 @@ def sign1(
 
 def sign_multi(payload: bytes, seed: bytes) -> bytes:
     """A tagged COSE_Sign over `payload` carrying one signature, by `seed`'s key."""
-    return add_signature(encode(cbor2.CBORTag(TAG_SIGN, [b"", {}, payload, []])), seed)
+    return _with_signature(b"", payload, (), seed)
 
 
 def add_signature(data: bytes, seed: bytes) -> bytes:
@@ -90,15 +90,21 @@ def add_signature(data: bytes, seed: bytes) -> bytes:
     signed = verify(data)
     if not signed.multi:
         raise EnvelopeError(Reason.BAD_STRUCTURE, "only a COSE_Sign takes more signatures")
+    return _with_signature(signed.body_protected, signed.payload, signed.signatures, seed)
+
+
+def _with_signature(
+    body_protected: bytes, payload: bytes, existing: tuple[Signature, ...], seed: bytes
+) -> bytes:
     key = KeyPair(seed)
-    if any(s.signer == key.did for s in signed.signatures):
+    if any(s.signer == key.did for s in existing):
         raise EnvelopeError(Reason.BAD_STRUCTURE, "this key has signed already")
-    if len(signed.signatures) >= MAX_SIGNERS:
+    if len(existing) >= MAX_SIGNERS:
         raise EnvelopeError(Reason.BAD_STRUCTURE, f"at most {MAX_SIGNERS} signatures")
     prot = _protected_header(key.did, None)
-    sig = key.sign(_sig_structure(signed.body_protected, prot, signed.payload))
-    entries = [[s.protected, {}, s.signature] for s in signed.signatures] + [[prot, {}, sig]]
-    return encode(cbor2.CBORTag(TAG_SIGN, [signed.body_protected, {}, signed.payload, entries]))
+    sig = key.sign(_sig_structure(body_protected, prot, payload))
+    entries = [[s.protected, {}, s.signature] for s in existing] + [[prot, {}, sig]]
+    return encode(cbor2.CBORTag(TAG_SIGN, [body_protected, {}, payload, entries]))
 
 
 def _header_map(protected: Any, unprotected: Any) -> tuple[dict[Any, Any], dict[Any, Any]]:

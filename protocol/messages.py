@@ -10,6 +10,7 @@ The CDDL for each message is in specs/protocol.md.
 from __future__ import annotations
 
 import hashlib
+import secrets
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -58,6 +59,11 @@ ShortText = Annotated[str, StringConstraints(max_length=280)]
 Text = Annotated[str, StringConstraints(max_length=1000)]
 Quantity = Annotated[int, Field(ge=1, le=1_000_000)]
 Round = Annotated[int, Field(ge=0, le=MAX_NEGOTIATION_ROUNDS)]
+
+
+def new_id() -> str:
+    """A fresh random message id (128 bits, URL-safe base64)."""
+    return secrets.token_urlsafe(16)
 
 
 def digest(envelope: bytes) -> bytes:
