@@ -20,13 +20,13 @@ demo: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/mypy --strict protocol
+	$(BIN)/mypy --strict protocol agents
 
 vectors: $(STAMP)
 	$(BIN)/python scripts/make_vectors.py
 
 bench: $(STAMP)
-	$(BIN)/python -m agents.bench
+	$(BIN)/python scripts/bench.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

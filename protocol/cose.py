@@ -10,6 +10,7 @@ outside the protected bucket, a critical header (label 2) we do not understand.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,12 +59,14 @@ def _protected_header(kid: str, extra: dict[int, Any] | None) -> bytes:
     return encode(header)
 
 
+# Sig_structures hold only text and byte strings, which have one encoding:
+# cbor2 needs none of encode()'s map ordering here.
 def _sig_structure1(protected: bytes, payload: bytes) -> bytes:
-    return encode(["Signature1", protected, b"", payload])
+    return bytes(cbor2.dumps(["Signature1", protected, b"", payload]))
 
 
 def _sig_structure(body_protected: bytes, sign_protected: bytes, payload: bytes) -> bytes:
-    return encode(["Signature", body_protected, sign_protected, b"", payload])
+    return bytes(cbor2.dumps(["Signature", body_protected, sign_protected, b"", payload]))
 
 
 def sign1(
@@ -121,7 +124,19 @@ def _header_map(protected: Any, unprotected: Any) -> tuple[dict[Any, Any], dict[
     return prot, unprotected
 
 
-def _signer(protected: Any, unprotected: Any) -> tuple[str, dict[Any, Any]]:
+def _signer(protected: Any, unprotected: Any) -> str:
+    if isinstance(protected, bytes) and unprotected == {}:
+        return _signer_of_protected(protected)  # the common case: everything protected
+    return _signer_uncached(protected, unprotected)
+
+
+@functools.lru_cache(maxsize=4096)
+def _signer_of_protected(protected: bytes) -> str:
+    # A signer's protected header is the same bytes in every message it signs.
+    return _signer_uncached(protected, {})
+
+
+def _signer_uncached(protected: Any, unprotected: Any) -> str:
     prot, unprot = _header_map(protected, unprotected)
     if prot.get(ALG) != EDDSA:
         why = "in the unprotected header" if ALG in unprot else f"{prot.get(ALG)!r}"
@@ -141,7 +156,7 @@ def _signer(protected: Any, unprotected: Any) -> tuple[str, dict[Any, Any]]:
         public_key_from_did(did)
     except (UnicodeDecodeError, DidError) as exc:
         raise EnvelopeError(Reason.BAD_STRUCTURE, "the key id is not a did:key") from exc
-    return did, prot
+    return did
 
 
 def parse(data: bytes) -> Signed:
@@ -165,7 +180,7 @@ def parse(data: bytes) -> Signed:
     if not isinstance(payload, bytes):
         raise EnvelopeError(Reason.BAD_STRUCTURE, "the payload must be attached as a bstr")
     if tag == TAG_SIGN1 or (tag is None and isinstance(last, bytes)):
-        signer, _ = _signer(protected, unprotected)
+        signer = _signer(protected, unprotected)
         if not isinstance(last, bytes):
             raise EnvelopeError(Reason.BAD_STRUCTURE, "the signature must be a bstr")
         return Signed(protected, payload, (Signature(protected, signer, last),), multi=False)
@@ -176,7 +191,7 @@ def parse(data: bytes) -> Signed:
     for entry in last:
         if not isinstance(entry, list) or len(entry) != 3 or not isinstance(entry[2], bytes):
             raise EnvelopeError(Reason.BAD_STRUCTURE, "a COSE_Signature is [prot, unprot, sig]")
-        signer, _ = _signer(entry[0], entry[1])
+        signer = _signer(entry[0], entry[1])
         sigs.append(Signature(entry[0], signer, entry[2]))
     if len({s.signer for s in sigs}) != len(sigs):
         raise EnvelopeError(Reason.BAD_STRUCTURE, "the same key signed twice")

@@ -28,56 +28,118 @@ _INT_MIN = -(2**64)
 _INT_MAX = 2**64 - 1
 
 
-def _ordered(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        items = [(cbor2.dumps(_ordered(k)), k, v) for k, v in obj.items()]
-        items.sort(key=lambda item: item[0])
-        return {k: _ordered(v) for _, k, v in items}
-    if isinstance(obj, list | tuple):
-        return [_ordered(v) for v in obj]
-    if isinstance(obj, cbor2.CBORTag):
-        return cbor2.CBORTag(obj.tag, _ordered(obj.value))
-    return obj
+def _key_order(key: int | str) -> tuple[int, int, bytes]:
+    """Sort key equal to RFC 8949 bytewise order of the encoded keys.
+
+    The first byte of an encoded key holds its major type, then its argument
+    (the value of an integer, the byte length of a text) in a form that sorts
+    like the number; equal arguments of text compare by their bytes.
+    """
+    if isinstance(key, str):
+        raw = key.encode("utf-8")
+        return (3, len(raw), raw)
+    return (0, key, b"") if key >= 0 else (1, -1 - key, b"")
 
 
-def encode(obj: Any) -> bytes:
-    """Encode `obj` in deterministic CBOR. Floats are refused, as they are on decode."""
-    _check_types(obj, allow_tags=True, depth=0)
-    return cbor2.dumps(_ordered(obj))
-
-
-def _check_types(obj: Any, *, allow_tags: bool, depth: int) -> None:
-    if depth > MAX_DEPTH:
-        raise EncodingError(Reason.TOO_DEEP, f"nesting deeper than {MAX_DEPTH}")
-    if isinstance(obj, bool) or obj is None or isinstance(obj, str | bytes):
-        return
-    if isinstance(obj, int):
-        if not _INT_MIN <= obj <= _INT_MAX:
-            raise EncodingError(Reason.TYPE_NOT_ALLOWED, "integer outside the 64-bit range")
-        return
+def _bad_type(obj: Any) -> EncodingError:
     if isinstance(obj, float):
-        raise EncodingError(Reason.FLOAT_NOT_ALLOWED, "floats are not allowed; use integers")
-    if isinstance(obj, list | tuple):
-        for v in obj:
-            _check_types(v, allow_tags=allow_tags, depth=depth + 1)
-        return
-    if isinstance(obj, dict):
-        for k, v in obj.items():
-            if isinstance(k, bool) or not isinstance(k, int | str):
-                raise EncodingError(Reason.TYPE_NOT_ALLOWED, "map keys must be integers or text")
-            _check_types(k, allow_tags=allow_tags, depth=depth + 1)
-            _check_types(v, allow_tags=allow_tags, depth=depth + 1)
-        return
-    if isinstance(obj, cbor2.CBORTag) and allow_tags:
-        _check_types(obj.value, allow_tags=allow_tags, depth=depth + 1)
-        return
+        return EncodingError(Reason.FLOAT_NOT_ALLOWED, "floats are not allowed; use integers")
+    if isinstance(obj, int):
+        return EncodingError(Reason.TYPE_NOT_ALLOWED, "integer outside the 64-bit range")
     kind = f"tag {obj.tag}" if isinstance(obj, cbor2.CBORTag) else type(obj).__name__
-    raise EncodingError(
+    return EncodingError(
         Reason.TYPE_NOT_ALLOWED, f"CBOR tags and special values are not allowed here ({kind})"
     )
 
 
-def loads_wellformed(data: bytes, *, max_size: int = MAX_SIZE, allow_tags: bool) -> Any:
+def _walk(obj: Any, *, allow_tags: bool, depth: int) -> Any:
+    """Check `obj` holds only the types intentcast uses; return it as plain lists
+    and dicts with maps in deterministic order."""
+    if depth > MAX_DEPTH:
+        raise EncodingError(Reason.TOO_DEEP, f"nesting deeper than {MAX_DEPTH}")
+    kind = type(obj)
+    if kind is str or kind is bytes or kind is bool or obj is None:
+        return obj
+    if kind is int:
+        if not _INT_MIN <= obj <= _INT_MAX:
+            raise _bad_type(obj)
+        return obj
+    if kind is list or kind is tuple:
+        return [_walk(v, allow_tags=allow_tags, depth=depth + 1) for v in obj]
+    if kind is dict:
+        items = []
+        for k, v in obj.items():
+            if type(k) is not str and type(k) is not int:
+                raise EncodingError(Reason.TYPE_NOT_ALLOWED, "map keys must be integers or text")
+            if type(k) is int and not _INT_MIN <= k <= _INT_MAX:
+                raise _bad_type(k)
+            items.append((_key_order(k), k, v))
+        items.sort(key=lambda item: item[0])
+        return {
+            k: _walk(v, allow_tags=allow_tags, depth=depth + 1)
+            for _, k, v in items
+        }
+    if allow_tags and isinstance(obj, cbor2.CBORTag):
+        # cbor2 hands tag content over immutably (tuples, frozendict): _walk makes it plain.
+        if isinstance(obj.value, cbor2.frozendict):
+            return cbor2.CBORTag(obj.tag, _walk(dict(obj.value), allow_tags=True,
+                                                depth=depth + 1))
+        return cbor2.CBORTag(obj.tag, _walk(obj.value, allow_tags=True, depth=depth + 1))
+    if isinstance(obj, cbor2.frozendict) and allow_tags:
+        return _walk(dict(obj), allow_tags=True, depth=depth)
+    raise _bad_type(obj)
+
+
+def _check_canonical(obj: Any, depth: int) -> None:
+    """`_walk` for decoding: the tree must already be deterministic, so only check.
+
+    Runs for every payload an agent receives, hence the flat loops: it is the
+    largest cost of `envelope.open` after the signature itself.
+    """
+    if depth > MAX_DEPTH:
+        raise EncodingError(Reason.TOO_DEEP, f"nesting deeper than {MAX_DEPTH}")
+    kind = type(obj)
+    if kind is dict:
+        previous: tuple[int, int, bytes] | None = None
+        for k, v in obj.items():
+            if type(k) is str:
+                raw = k.encode("utf-8")
+                order = (3, len(raw), raw)
+            elif type(k) is int and _INT_MIN <= k <= _INT_MAX:
+                order = (0, k, b"") if k >= 0 else (1, -1 - k, b"")
+            else:
+                raise EncodingError(Reason.TYPE_NOT_ALLOWED, "map keys must be integers or text")
+            if previous is not None and order <= previous:
+                raise EncodingError(Reason.NOT_DETERMINISTIC, "map keys are not in order")
+            previous = order
+            if type(v) not in _LEAVES:
+                _check_canonical(v, depth + 1)
+        return
+    if kind is list:
+        for v in obj:
+            if type(v) not in _LEAVES:
+                _check_canonical(v, depth + 1)
+        return
+    if kind is int:
+        if not _INT_MIN <= obj <= _INT_MAX:
+            raise _bad_type(obj)
+        return
+    if kind in _LEAVES:
+        return
+    raise _bad_type(obj)
+
+
+_LEAVES = frozenset({str, bytes, bool, type(None)})
+
+
+def encode(obj: Any) -> bytes:
+    """Encode `obj` in deterministic CBOR. Floats are refused, as they are on decode."""
+    return cbor2.dumps(_walk(obj, allow_tags=True, depth=0))
+
+
+def loads_wellformed(
+    data: bytes, *, max_size: int = MAX_SIZE, allow_tags: bool, canonical: bool = False
+) -> Any:
     """Decode one well-formed CBOR item with no trailing bytes, definite lengths,
     no duplicate keys, bounded depth and only the types intentcast uses.
 
@@ -105,26 +167,18 @@ def loads_wellformed(data: bytes, *, max_size: int = MAX_SIZE, allow_tags: bool)
         raise _classify(exc) from exc
     if fp.tell() != len(data):
         raise EncodingError(Reason.TRAILING_BYTES, f"{len(data) - fp.tell()} bytes after the item")
-    obj = _thaw(obj)
-    _check_types(obj, allow_tags=allow_tags, depth=0)
-    return obj
-
-
-def _thaw(obj: Any) -> Any:
-    # cbor2 decodes the content of a tag immutably (tuples, frozendict); make it plain.
-    if isinstance(obj, cbor2.CBORTag):
-        return cbor2.CBORTag(obj.tag, _thaw(obj.value))
-    if isinstance(obj, list | tuple):
-        return [_thaw(v) for v in obj]
-    if isinstance(obj, dict | cbor2.frozendict):
-        return {k: _thaw(v) for k, v in obj.items()}
-    return obj
+    if canonical:
+        _check_canonical(obj, 0)
+        return obj
+    # Tagged content (only COSE structures have any) is thawed into plain lists and maps.
+    return _walk(obj, allow_tags=allow_tags, depth=0)
 
 
 def decode(data: bytes, *, max_size: int = MAX_SIZE) -> Any:
     """Decode deterministic CBOR strictly; every rejection is an `EncodingError`."""
-    obj = loads_wellformed(data, max_size=max_size, allow_tags=False)
-    if cbor2.dumps(_ordered(obj)) != bytes(data):
+    obj = loads_wellformed(data, max_size=max_size, allow_tags=False, canonical=True)
+    # Keys are known to be in order; re-encoding catches every other non-shortest form.
+    if cbor2.dumps(obj) != bytes(data):
         raise EncodingError(Reason.NOT_DETERMINISTIC, "input is not in deterministic CBOR form")
     return obj
 

@@ -13,6 +13,7 @@ The spec (specs/protocol.md, "Key derivation") is normative and has vectors.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 from dataclasses import dataclass, field
@@ -41,6 +42,12 @@ def public_key_from_did(did: str) -> bytes:
     """The raw Ed25519 public key inside a `did:key`; rejects anything else."""
     if not isinstance(did, str) or len(did) > MAX_DID_LENGTH:
         raise DidError(Reason.BAD_DID, "a did:key is a short text string")
+    return _parse_did(did)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_did(did: str) -> bytes:
+    # A pure function of its input; busy agents see the same few DIDs again and again.
     if not did.startswith(DID_KEY_PREFIX):
         raise DidError(Reason.BAD_DID, f"{did[:24]!r} is not a did:key in base58btc (did:key:z…)")
     try:
@@ -101,12 +108,17 @@ class KeyPair:
         return self._signing.sign(message).signature
 
 
+@functools.lru_cache(maxsize=4096)
+def _verify_key(public_key: bytes) -> nacl.signing.VerifyKey:
+    return nacl.signing.VerifyKey(public_key)
+
+
 def verify_signature(public_key: bytes, message: bytes, signature: bytes) -> bool:
     """True when `signature` is a valid Ed25519 signature of `message`."""
     if len(public_key) != 32 or len(signature) != 64:
         return False
     try:
-        nacl.signing.VerifyKey(public_key).verify(message, signature)
+        _verify_key(public_key).verify(message, signature)
     except (nacl.exceptions.BadSignatureError, nacl.exceptions.ValueError, ValueError):
         return False
     return True
