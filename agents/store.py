@@ -1,0 +1,230 @@
+"""Each agent's own SQLite file: what it signed, what it received, what it agreed.
+
+WAL mode with `synchronous=FULL`: once a transaction commits it survives a
+crash, which is what lets an agent say "accepted" only after the agreement is
+on disk. The schema is versioned with `PRAGMA user_version` and migrated
+forward on open. Secrets and personal attributes are sealed by the vault;
+envelopes are stored as the exact signed bytes, so anything in the store can
+be verified again later with nothing but the store.
+
+sqlite3 calls are synchronous; they are short local writes, made from trio
+code directly (the agents' handlers are not latency-critical at that scale).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from protocol.encoding import decode, encode
+
+from . import audit
+from .vault import Vault, VaultError, VaultParams
+
+MIGRATIONS: list[str] = [
+    # 1: the first schema
+    audit.SCHEMA + """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
+    CREATE TABLE secrets (name TEXT PRIMARY KEY, sealed BLOB NOT NULL);
+    CREATE TABLE attributes (name TEXT PRIMARY KEY, sealed BLOB NOT NULL, updated_at INTEGER);
+    CREATE TABLE envelopes (
+        digest BLOB PRIMARY KEY,
+        intent_id TEXT,
+        counterparty TEXT,
+        direction TEXT NOT NULL CHECK (direction IN ('in', 'out')),
+        type TEXT NOT NULL,
+        at INTEGER NOT NULL,
+        raw BLOB NOT NULL
+    );
+    CREATE INDEX envelopes_by_intent ON envelopes (intent_id, at);
+    CREATE TABLE agreements (
+        id TEXT PRIMARY KEY,
+        intent_id TEXT NOT NULL,
+        buyer TEXT NOT NULL,
+        vendor TEXT NOT NULL,
+        price_minor INTEGER NOT NULL,
+        currency TEXT NOT NULL,
+        raw BLOB NOT NULL,
+        created_at INTEGER NOT NULL
+    );
+    """,
+]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+class StoreError(Exception):
+    """The store cannot be opened or used as asked."""
+
+
+@dataclass(frozen=True)
+class StoredAgreement:
+    id: str
+    intent_id: str
+    buyer: str
+    vendor: str
+    price_minor: int
+    currency: str
+    raw: bytes
+    created_at: int
+
+
+class Store:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=FULL")
+            self.db.execute("PRAGMA foreign_keys=ON")
+            self.db.execute("PRAGMA busy_timeout=5000")
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{path} is not a usable intentcast store: {exc}") from exc
+        self._vault: Vault | None = None
+
+    def close(self) -> None:
+        self.db.close()
+
+    def _migrate(self) -> None:
+        version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path} has schema {version}; this intentcast knows up to {SCHEMA_VERSION}"
+            )
+        for number in range(version, SCHEMA_VERSION):
+            with self.transaction():
+                for statement in _statements(MIGRATIONS[number]):
+                    self.db.execute(statement)
+                self.db.execute(f"PRAGMA user_version = {number + 1}")
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One atomic, durable unit of work: all of it commits or none of it does."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    # -- meta and secrets ---------------------------------------------------------------
+
+    def get_meta(self, key: str) -> Any:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return decode(row[0]) if row else None
+
+    def set_meta(self, key: str, value: Any) -> None:
+        self.db.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (key, encode(value)),
+        )
+
+    def init_vault(self, passphrase: str, **limits: int) -> None:
+        if self.get_meta("vault") is not None:
+            raise StoreError(f"{self.path} is already initialised")
+        vault, params = Vault.create(passphrase, **limits)
+        with self.transaction():
+            self.set_meta("vault", params.model_dump())
+        self._vault = vault
+
+    def unlock(self, passphrase: str) -> None:
+        raw = self.get_meta("vault")
+        if raw is None:
+            raise StoreError(f"{self.path} has no keys yet: run `intentcast init` first")
+        self._vault = Vault.unlock(passphrase, VaultParams.model_validate(raw))
+
+    @property
+    def vault(self) -> Vault:
+        if self._vault is None:
+            raise VaultError("the store is locked: unlock it with the passphrase first")
+        return self._vault
+
+    def put_secret(self, name: str, value: bytes) -> None:
+        sealed = self.vault.seal(value, context=f"secrets/{name}")
+        self.db.execute(
+            "INSERT INTO secrets (name, sealed) VALUES (?, ?) "
+            "ON CONFLICT(name) DO UPDATE SET sealed = excluded.sealed",
+            (name, sealed),
+        )
+
+    def get_secret(self, name: str) -> bytes | None:
+        row = self.db.execute("SELECT sealed FROM secrets WHERE name = ?", (name,)).fetchone()
+        return self.vault.open(row[0], context=f"secrets/{name}") if row else None
+
+    # -- personal attributes ----------------------------------------------------------
+
+    def set_attribute(self, name: str, value: str, *, now: int) -> None:
+        sealed = self.vault.seal(value.encode("utf-8"), context=f"attributes/{name}")
+        self.db.execute(
+            "INSERT INTO attributes (name, sealed, updated_at) VALUES (?, ?, ?) "
+            "ON CONFLICT(name) DO UPDATE SET sealed = excluded.sealed, "
+            "updated_at = excluded.updated_at",
+            (name, sealed, now),
+        )
+
+    def get_attribute(self, name: str) -> str | None:
+        row = self.db.execute("SELECT sealed FROM attributes WHERE name = ?", (name,)).fetchone()
+        if row is None:
+            return None
+        return self.vault.open(row[0], context=f"attributes/{name}").decode("utf-8")
+
+    def attribute_names(self) -> list[str]:
+        return [r[0] for r in self.db.execute("SELECT name FROM attributes ORDER BY name")]
+
+    # -- envelopes and agreements -------------------------------------------------------
+
+    def record_envelope(
+        self, raw: bytes, *, digest: bytes, type: str, direction: str, at: int,
+        intent_id: str | None = None, counterparty: str | None = None,
+    ) -> None:
+        self.db.execute(
+            "INSERT OR IGNORE INTO envelopes "
+            "(digest, intent_id, counterparty, direction, type, at, raw) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (digest, intent_id, counterparty, direction, type, at, raw),
+        )
+
+    def envelopes_for(self, intent_id: str) -> list[tuple[str, str, bytes]]:
+        """(direction, type, raw) of every envelope about one intent, oldest first."""
+        rows = self.db.execute(
+            "SELECT direction, type, raw FROM envelopes WHERE intent_id = ? ORDER BY at, rowid",
+            (intent_id,),
+        )
+        return [(d, t, bytes(r)) for d, t, r in rows]
+
+    def save_agreement(self, agreement: StoredAgreement, *, audit_data: dict[str, Any]) -> None:
+        """Durable, with its audit entry, before anyone is told the deal is made."""
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO agreements "
+                "(id, intent_id, buyer, vendor, price_minor, currency, raw, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (agreement.id, agreement.intent_id, agreement.buyer, agreement.vendor,
+                 agreement.price_minor, agreement.currency, agreement.raw, agreement.created_at),
+            )
+            audit.append(db, at=agreement.created_at, kind="agreement_signed", data=audit_data)
+
+    def agreements(self) -> list[StoredAgreement]:
+        rows = self.db.execute(
+            "SELECT id, intent_id, buyer, vendor, price_minor, currency, raw, created_at "
+            "FROM agreements ORDER BY created_at, id"
+        )
+        return [StoredAgreement(*row) for row in rows]
+
+    def agreement(self, agreement_id: str) -> StoredAgreement | None:
+        row = self.db.execute(
+            "SELECT id, intent_id, buyer, vendor, price_minor, currency, raw, created_at "
+            "FROM agreements WHERE id = ?", (agreement_id,),
+        ).fetchone()
+        return StoredAgreement(*row) if row else None
+
+
+def _statements(script: str) -> list[str]:
+    # executescript() would commit our open transaction; run statements one by one.
+    return [s.strip() for s in script.split(";") if s.strip()]
