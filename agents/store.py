@@ -52,6 +52,33 @@ MIGRATIONS: list[str] = [
         created_at INTEGER NOT NULL
     );
     """,
+    # 2: intents, negotiations and vendor stock, for the networked agents
+    """
+    CREATE TABLE intents (
+        id TEXT PRIMARY KEY,
+        nonce BLOB NOT NULL,
+        category TEXT NOT NULL,
+        description TEXT NOT NULL,
+        state TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL,
+        raw BLOB NOT NULL
+    );
+    CREATE TABLE negotiations (
+        ref TEXT PRIMARY KEY,
+        intent_id TEXT NOT NULL,
+        counterparty TEXT NOT NULL,
+        state TEXT NOT NULL,
+        sku TEXT NOT NULL,
+        title TEXT NOT NULL,
+        price_minor INTEGER NOT NULL,
+        currency TEXT NOT NULL,
+        note TEXT NOT NULL DEFAULT '',
+        updated_at INTEGER NOT NULL
+    );
+    CREATE INDEX negotiations_by_intent ON negotiations (intent_id);
+    CREATE TABLE stock (sku TEXT PRIMARY KEY, remaining INTEGER NOT NULL CHECK (remaining >= 0));
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -70,6 +97,38 @@ class StoredAgreement:
     currency: str
     raw: bytes
     created_at: int
+
+
+@dataclass(frozen=True)
+class StoredIntent:
+    id: str
+    nonce: bytes
+    category: str
+    description: str
+    state: str
+    created_at: int
+    expires_at: int
+    raw: bytes
+
+
+@dataclass(frozen=True)
+class StoredNegotiation:
+    ref: str
+    intent_id: str
+    counterparty: str
+    state: str
+    sku: str
+    title: str
+    price_minor: int
+    currency: str
+    note: str
+    updated_at: int
+
+
+_INTENT_COLUMNS = "id, nonce, category, description, state, created_at, expires_at, raw"
+_NEGOTIATION_COLUMNS = (
+    "ref, intent_id, counterparty, state, sku, title, price_minor, currency, note, updated_at"
+)
 
 
 class Store:
@@ -198,9 +257,87 @@ class Store:
         )
         return [(d, t, bytes(r)) for d, t, r in rows]
 
-    def save_agreement(self, agreement: StoredAgreement, *, audit_data: dict[str, Any]) -> None:
-        """Durable, with its audit entry, before anyone is told the deal is made."""
+    # -- intents and negotiations ------------------------------------------------------
+
+    def save_intent(self, intent: StoredIntent, *, audit_data: dict[str, Any]) -> None:
+        """The intent and its audit entry, durable before it is published."""
         with self.transaction() as db:
+            db.execute(
+                f"INSERT INTO intents ({_INTENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (intent.id, intent.nonce, intent.category, intent.description, intent.state,
+                 intent.created_at, intent.expires_at, intent.raw),
+            )
+            audit.append(db, at=intent.created_at, kind="intent_sent", data=audit_data)
+
+    def set_intent_state(self, intent_id: str, state: str) -> None:
+        self.db.execute("UPDATE intents SET state = ? WHERE id = ?", (state, intent_id))
+
+    def intents(self) -> list[StoredIntent]:
+        rows = self.db.execute(f"SELECT {_INTENT_COLUMNS} FROM intents ORDER BY created_at, id")
+        return [StoredIntent(*row) for row in rows]
+
+    def intent(self, intent_id: str) -> StoredIntent | None:
+        row = self.db.execute(
+            f"SELECT {_INTENT_COLUMNS} FROM intents WHERE id = ?", (intent_id,)
+        ).fetchone()
+        return StoredIntent(*row) if row else None
+
+    def save_negotiation(self, n: StoredNegotiation) -> None:
+        self.db.execute(
+            f"INSERT INTO negotiations ({_NEGOTIATION_COLUMNS}) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(ref) DO UPDATE SET "
+            "state = excluded.state, price_minor = excluded.price_minor, "
+            "note = excluded.note, updated_at = excluded.updated_at",
+            (n.ref, n.intent_id, n.counterparty, n.state, n.sku, n.title, n.price_minor,
+             n.currency, n.note, n.updated_at),
+        )
+
+    def negotiations(self, intent_id: str | None = None) -> list[StoredNegotiation]:
+        where, args = ("WHERE intent_id = ?", (intent_id,)) if intent_id else ("", ())
+        rows = self.db.execute(
+            f"SELECT {_NEGOTIATION_COLUMNS} FROM negotiations {where} ORDER BY updated_at, ref",
+            args,
+        )
+        return [StoredNegotiation(*row) for row in rows]
+
+    def negotiation(self, ref: str) -> StoredNegotiation | None:
+        row = self.db.execute(
+            f"SELECT {_NEGOTIATION_COLUMNS} FROM negotiations WHERE ref = ?", (ref,)
+        ).fetchone()
+        return StoredNegotiation(*row) if row else None
+
+    # -- vendor stock -------------------------------------------------------------------
+
+    def init_stock(self, sku: str, count: int) -> None:
+        """Set the starting stock of an item the store has not seen yet."""
+        self.db.execute(
+            "INSERT OR IGNORE INTO stock (sku, remaining) VALUES (?, ?)", (sku, count)
+        )
+
+    def stock(self, sku: str) -> int:
+        row = self.db.execute("SELECT remaining FROM stock WHERE sku = ?", (sku,)).fetchone()
+        return int(row[0]) if row else 0
+
+    # -- agreements ---------------------------------------------------------------------
+
+    def save_agreement(
+        self, agreement: StoredAgreement, *, audit_data: dict[str, Any],
+        take_stock: tuple[str, int] | None = None,
+    ) -> None:
+        """Durable, with its audit entry, before anyone is told the deal is made.
+
+        A vendor passes `take_stock=(sku, quantity)`: the stock goes down in the
+        same transaction, and the agreement fails if there is not enough.
+        """
+        with self.transaction() as db:
+            if take_stock is not None:
+                sku, quantity = take_stock
+                taken = db.execute(
+                    "UPDATE stock SET remaining = remaining - ? "
+                    "WHERE sku = ? AND remaining >= ?", (quantity, sku, quantity),
+                ).rowcount
+                if taken != 1:
+                    raise StoreError(f"not enough stock of {sku} left")
             db.execute(
                 "INSERT INTO agreements "
                 "(id, intent_id, buyer, vendor, price_minor, currency, raw, created_at) "

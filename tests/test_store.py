@@ -171,3 +171,58 @@ def test_envelopes_are_kept_per_intent_in_order(store):
     store.record_envelope(b"c", digest=b"3" * 32, type="offer", direction="in", at=2,
                           intent_id="i2")
     assert store.envelopes_for("i1") == [("out", "intent", b"a"), ("in", "offer", b"b")]
+
+
+def test_a_version_1_store_is_migrated_forward(tmp_path):
+    from agents.store import MIGRATIONS, _statements
+
+    path = tmp_path / "old.sqlite"
+    db = sqlite3.connect(path)
+    for statement in _statements(MIGRATIONS[0]):
+        db.execute(statement)
+    db.execute("INSERT INTO meta (key, value) VALUES ('kept', x'01')")
+    db.execute("PRAGMA user_version = 1")
+    db.commit()
+    db.close()
+    upgraded = Store(path)
+    assert upgraded.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert upgraded.get_meta("kept") == 1
+    assert upgraded.intents() == []
+
+
+def test_intents_commit_with_their_audit_entry(store):
+    from agents.store import StoredIntent
+
+    intent = StoredIntent("intent-0001", b"n" * 16, "outdoor", "a tent", "open", 5, 100, b"raw")
+    store.save_intent(intent, audit_data={"intent_id": "intent-0001", "disclosed": ["size"]})
+    store.set_intent_state("intent-0001", "withdrawn")
+    assert store.intent("intent-0001").state == "withdrawn"
+    assert [e.kind for e in audit.entries(store.db)] == ["intent_sent"]
+    with pytest.raises(sqlite3.IntegrityError):
+        store.save_intent(intent, audit_data={})
+    assert len(audit.entries(store.db)) == 1
+
+
+def test_negotiations_are_upserted_by_ref(store):
+    from agents.store import StoredNegotiation
+
+    first = StoredNegotiation("n1", "i1", "did:key:z6Mk", "buyer_turn", "SKU", "Tent", 200, "EUR",
+                              "", 1)
+    store.save_negotiation(first)
+    store.save_negotiation(StoredNegotiation(**{**first.__dict__, "state": "agreed",
+                                                "price_minor": 180, "updated_at": 2}))
+    (only,) = store.negotiations("i1")
+    assert (only.state, only.price_minor) == ("agreed", 180)
+    assert store.negotiation("n1") == only
+    assert store.negotiations("other") == []
+
+
+def test_stock_goes_down_with_the_agreement_or_not_at_all(store):
+    store.init_stock("SKU-1", 1)
+    store.init_stock("SKU-1", 50)  # already known: the stored count wins
+    store.save_agreement(_agreement(1), audit_data={}, take_stock=("SKU-1", 1))
+    assert store.stock("SKU-1") == 0
+    with pytest.raises(StoreError, match="not enough stock"):
+        store.save_agreement(_agreement(2), audit_data={}, take_stock=("SKU-1", 1))
+    assert [a.id for a in store.agreements()] == [_agreement(1).id]
+    assert len(audit.entries(store.db)) == 1
