@@ -314,6 +314,20 @@ class Store:
             "INSERT OR IGNORE INTO stock (sku, remaining) VALUES (?, ?)", (sku, count)
         )
 
+    def reserve_stock(self, sku: str, quantity: int) -> bool:
+        """Set `quantity` aside for a deal being signed; False when there is not enough."""
+        taken = self.db.execute(
+            "UPDATE stock SET remaining = remaining - ? WHERE sku = ? AND remaining >= ?",
+            (quantity, sku, quantity),
+        ).rowcount
+        return taken == 1
+
+    def release_stock(self, sku: str, quantity: int) -> None:
+        """Give back a reservation whose deal was not made."""
+        self.db.execute(
+            "UPDATE stock SET remaining = remaining + ? WHERE sku = ?", (quantity, sku)
+        )
+
     def stock(self, sku: str) -> int:
         row = self.db.execute("SELECT remaining FROM stock WHERE sku = ?", (sku,)).fetchone()
         return int(row[0]) if row else 0

@@ -226,3 +226,11 @@ def test_stock_goes_down_with_the_agreement_or_not_at_all(store):
         store.save_agreement(_agreement(2), audit_data={}, take_stock=("SKU-1", 1))
     assert [a.id for a in store.agreements()] == [_agreement(1).id]
     assert len(audit.entries(store.db)) == 1
+
+
+def test_stock_reservations(store):
+    store.init_stock("SKU-2", 2)
+    assert store.reserve_stock("SKU-2", 2)
+    assert not store.reserve_stock("SKU-2", 1)
+    store.release_stock("SKU-2", 1)
+    assert store.stock("SKU-2") == 1

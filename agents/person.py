@@ -1,0 +1,403 @@
+"""The person's agent: posts intents, hears offers, counters, accepts, keeps the record.
+
+It owns the person's store and master key and talks to the network through a
+`Network` (the libp2p node in production). Each vendor that answers an intent
+opens one negotiation stream; a `Session` holds that stream and the buyer's
+state machine for as long as the negotiation is open. The API and the CLI call
+the methods below; everything that binds the person is written to the store
+(with an audit entry) before the counterparty is told.
+
+Offers whose data requests conflict with the person's terms are refused at
+once, telling the vendor the clause: the person never has to read them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import trio
+
+from protocol import cose, envelope
+from protocol.errors import IntentcastError, LocalProtocolError
+from protocol.identity import MasterKey
+from protocol.messages import (
+    Agreement,
+    Constraints,
+    Intent,
+    Location,
+    Money,
+    Offer,
+    ReplyTo,
+    digest,
+    new_id,
+)
+from protocol.negotiation import Negotiation, Role, State
+from protocol.terms import CustomerTerms, check
+
+from . import audit
+from .store import Store, StoredAgreement, StoredIntent, StoredNegotiation
+
+log = logging.getLogger("intentcast.person")
+
+STEP_TIMEOUT = 30.0
+"""Seconds to wait for a vendor's machine answer (a counter, an agreement)."""
+
+
+class Channel(Protocol):
+    """One negotiation stream: envelopes in, envelopes out."""
+
+    remote_peer_id: str
+
+    async def send(self, data: bytes) -> None: ...
+    async def receive(self) -> bytes | None:
+        """The next envelope; None when the peer closed the stream."""
+    async def close(self) -> None: ...
+
+
+class Network(Protocol):
+    peer_id: str
+
+    def multiaddrs(self) -> list[str]: ...
+    async def publish_intent(self, data: bytes) -> None: ...
+
+
+DEFAULT_TERMS = CustomerTerms(purposes=["delivery", "receipt"], retention_days=90)
+"""Terms an intent carries when the person set none: data for delivery and receipts only."""
+
+
+class AgentError(Exception):
+    """A request the agent cannot carry out; `status` says which HTTP status fits."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@dataclass(frozen=True)
+class IntentRequest:
+    category: str
+    description: str
+    max_price: int | None = None
+    currency: str = "EUR"
+    quantity: int = 1
+    country: str | None = None
+    postcode_prefix: str | None = None
+    disclosed: dict[str, str] = field(default_factory=dict)
+    expires_in: int = 3600
+    terms: CustomerTerms = field(default_factory=lambda: DEFAULT_TERMS)
+
+
+@dataclass
+class Session:
+    ref: str
+    negotiation: Negotiation
+    channel: Channel
+    changed: trio.Event = field(default_factory=trio.Event)
+    failure: str = ""
+
+    def notify(self) -> None:
+        self.changed.set()
+        self.changed = trio.Event()
+
+
+class PersonAgent:
+    def __init__(
+        self, store: Store, master: MasterKey, network: Network, *,
+        clock: Callable[[], float] = time.time, step_timeout: float = STEP_TIMEOUT,
+    ) -> None:
+        self.store = store
+        self.master = master
+        self.network = network
+        self.clock = clock
+        self.step_timeout = step_timeout
+        self.sessions: dict[str, Session] = {}
+        self._offers_changed = trio.Event()
+
+    def now(self) -> int:
+        return int(self.clock())
+
+    # -- intents ------------------------------------------------------------------------
+
+    async def post_intent(self, req: IntentRequest) -> StoredIntent:
+        now = self.now()
+        nonce = os.urandom(16)
+        key = self.master.intent_key(nonce)
+        location = None
+        if req.country or req.postcode_prefix:
+            location = Location(country=req.country, postcode_prefix=req.postcode_prefix)
+        try:
+            intent = Intent(
+                id=new_id(), issued_at=now, expires_at=now + req.expires_in,
+                category=req.category, description=req.description,
+                constraints=Constraints(
+                    max_price=None if req.max_price is None
+                    else Money(amount=req.max_price, currency=req.currency),
+                    quantity=req.quantity, location=location,
+                ),
+                disclosed=req.disclosed, terms=req.terms,
+                reply_to=ReplyTo(peer_id=self.network.peer_id,
+                                 addrs=self.network.multiaddrs()[:8]),
+            )
+        except ValueError as exc:  # pydantic's ValidationError is a ValueError
+            raise AgentError(422, f"the intent is not valid: {_first_line(exc)}") from exc
+        raw = envelope.seal(intent, key)
+        stored = StoredIntent(intent.id, nonce, intent.category, intent.description, "open",
+                              now, intent.expires_at, raw)
+        self.store.save_intent(stored, audit_data={
+            "intent_id": intent.id, "signer": key.did, "category": intent.category,
+            "disclosed": sorted(intent.disclosed), "terms": intent.terms.model_dump(),
+        })
+        self.store.record_envelope(raw, digest=digest(raw), type="intent", direction="out",
+                                   at=now, intent_id=intent.id)
+        await self.network.publish_intent(raw)
+        return stored
+
+    def intent(self, intent_id: str) -> StoredIntent:
+        found = self.store.intent(intent_id)
+        if found is None:
+            raise AgentError(404, f"no intent {intent_id}")
+        if found.state == "open" and self.now() >= found.expires_at:
+            self.store.set_intent_state(intent_id, "expired")
+            found = self.store.intent(intent_id)
+            assert found is not None
+        return found
+
+    async def withdraw(self, intent_id: str, reason: str = "withdrawn by the person") -> None:
+        intent = self.intent(intent_id)
+        if intent.state != "open":
+            raise AgentError(409, f"intent {intent_id} is {intent.state}, not open")
+        self.store.set_intent_state(intent_id, "withdrawn")
+        for session in list(self.sessions.values()):
+            n = session.negotiation
+            if n.intent.id == intent_id and n.is_open:
+                await self._send(session, n.withdraw(reason=reason, now=self.now()))
+
+    # -- offers -------------------------------------------------------------------------
+
+    def offers(self, intent_id: str) -> list[StoredNegotiation]:
+        self.intent(intent_id)
+        return self.store.negotiations(intent_id)
+
+    async def wait_for_offers(self, intent_id: str, count: int) -> list[StoredNegotiation]:
+        """Return once `count` offers are in (callers bound the wait with a cancel scope)."""
+        while len(self.offers(intent_id)) < count:
+            await self._offers_changed.wait()
+        return self.offers(intent_id)
+
+    def _session(self, ref: str) -> Session:
+        session = self.sessions.get(ref)
+        if session is None:
+            stored = self.store.negotiation(ref)
+            if stored is None:
+                raise AgentError(404, f"no offer {ref}")
+            raise AgentError(409, f"offer {ref} is {stored.state}; nothing more can be done")
+        if not session.negotiation.is_open:
+            raise AgentError(409, f"offer {ref} is {session.negotiation.state.value}")
+        return session
+
+    async def counter(self, ref: str, price: int, note: str | None = None) -> StoredNegotiation:
+        session = self._session(ref)
+        n = session.negotiation
+        if n.state is not State.BUYER_TURN:
+            raise AgentError(409, f"offer {ref} is waiting for the vendor ({n.state.value})")
+        currency = n.on_table.price.currency if n.on_table else "EUR"
+        raw = self._act(lambda: n.counter(price=Money(amount=price, currency=currency),
+                                          now=self.now(), note=note))
+        await self._send(session, raw)
+        await self._await_change(session, lambda: n.state is not State.SELLER_TURN)
+        return self._stored(ref)
+
+    async def accept(self, ref: str) -> StoredAgreement:
+        session = self._session(ref)
+        n = session.negotiation
+        raw = self._act(lambda: n.accept(now=self.now()))
+        with self.store.transaction() as db:
+            audit.append(db, at=self.now(), kind="offer_accepted", data={
+                "ref": ref, "intent_id": n.intent.id, "vendor": n.counterparty or "",
+                "price": n.on_table.price.model_dump() if n.on_table else {},
+            })
+        await self._send(session, raw)
+        await self._await_change(session, lambda: not n.is_open)
+        if n.state is not State.AGREED:
+            raise AgentError(502, f"the vendor did not sign: {session.failure or n.state.value}")
+        agreement = next(a for a in self.store.agreements() if a.intent_id == n.intent.id
+                         and a.vendor == n.counterparty)
+        return agreement
+
+    async def reject(self, ref: str, reason: str) -> StoredNegotiation:
+        session = self._session(ref)
+        raw = self._act(lambda: session.negotiation.reject(reason=reason, now=self.now()))
+        await self._send(session, raw)
+        return self._stored(ref)
+
+    def _act(self, step: Callable[[], bytes]) -> bytes:
+        try:
+            return step()
+        except LocalProtocolError as exc:
+            raise AgentError(409, exc.message) from exc
+        except ValueError as exc:
+            raise AgentError(422, _first_line(exc)) from exc
+
+    async def _await_change(self, session: Session, done: Callable[[], bool]) -> None:
+        with trio.move_on_after(self.step_timeout):
+            while not done():
+                await session.changed.wait()
+        if not done():
+            session.failure = "the vendor did not answer in time"
+
+    # -- the negotiation stream -----------------------------------------------------------
+
+    async def handle_channel(self, channel: Channel) -> None:
+        """Serve one vendor's negotiation stream until the negotiation ends."""
+        try:
+            await self._serve(channel)
+        finally:
+            await channel.close()
+
+    async def _serve(self, channel: Channel) -> None:
+        first = None
+        with trio.move_on_after(self.step_timeout):
+            first = await channel.receive()
+        if first is None:
+            return
+        session = self._open_session(first, channel)
+        if session is None:
+            return
+        self.sessions[session.ref] = session
+        try:
+            await self._refuse_conflicts(session)
+            n = session.negotiation
+            while n.is_open:
+                data = None
+                with trio.move_on_after(max(1.0, n.deadline - self.now())) as waiting:
+                    data = await channel.receive()
+                if data is None:
+                    session.failure = (
+                        "the negotiation timed out" if waiting.cancelled_caught
+                        else "the vendor closed the stream"
+                    )
+                    n.expire(now=max(self.now(), n.deadline))
+                    break
+                try:
+                    verified = n.receive(data, now=self.now())
+                except IntentcastError as exc:
+                    log.info("offer %s: refused a message: %s", session.ref, exc)
+                    continue
+                self._record(n, data, "in", verified.message.type)
+                if n.state is State.SELLER_SIGNED:
+                    await self._countersign(session)
+                self._save(session)
+        finally:
+            self.sessions.pop(session.ref, None)
+            still_open = session.negotiation.is_open
+            self._save(session, state="withdrawn" if still_open else None,
+                       note=session.failure or None)
+
+    def _open_session(self, first: bytes, channel: Channel) -> Session | None:
+        now = self.now()
+        try:
+            verified = envelope.open(first, now=now)
+        except IntentcastError as exc:
+            log.info("dropped a first frame from %s: %s", channel.remote_peer_id, exc)
+            return None
+        offer = verified.message
+        if not isinstance(offer, Offer):
+            return None
+        stored = self.store.intent(offer.intent_id)
+        if stored is None or stored.state != "open" or now >= stored.expires_at:
+            return None
+        n = Negotiation(Role.BUYER, self.master.intent_key(stored.nonce), stored.raw, now=now)
+        try:
+            n.receive(first, now=now)
+        except IntentcastError as exc:
+            log.info("refused an offer for %s: %s", offer.intent_id, exc)
+            return None
+        session = Session(ref=digest(first)[:6].hex(), negotiation=n, channel=channel)
+        self._record(n, first, "in", "offer")
+        self._save(session)
+        self._offers_changed.set()
+        self._offers_changed = trio.Event()
+        return session
+
+    async def _refuse_conflicts(self, session: Session) -> None:
+        n = session.negotiation
+        assert n.first_offer is not None
+        conflicts = check(n.intent.terms, n.first_offer.terms)
+        if conflicts:
+            detail = "; ".join(f"{c.clause}: {c.detail}" for c in conflicts)
+            await self._send(session, n.reject(reason=detail[:280], now=self.now()))
+            self._save(session, note=detail)
+
+    async def _countersign(self, session: Session) -> None:
+        n = session.negotiation
+        raw = n.countersign(now=self.now())
+        verified = envelope.open(raw, now=self.now())
+        agreement = verified.message
+        assert isinstance(agreement, Agreement)
+        self.store.save_agreement(
+            StoredAgreement(agreement.id, agreement.intent_id, agreement.buyer, agreement.vendor,
+                            agreement.price.amount, agreement.price.currency, raw, self.now()),
+            audit_data={"agreement_id": agreement.id, "vendor": agreement.vendor,
+                        "terms_hash": agreement.terms_hash.hex(), "sku": agreement.sku,
+                        "price": agreement.price.model_dump()},
+        )
+        self.store.set_intent_state(agreement.intent_id, "agreed")
+        self._record(n, raw, "out", "agreement")
+        await self._send(session, raw, record=False)
+
+    async def _send(self, session: Session, raw: bytes, *, record: bool = True) -> None:
+        if record:
+            kind = envelope.parse_message(_payload(raw)).type
+            self._record(session.negotiation, raw, "out", kind)
+        self._save(session)
+        try:
+            await session.channel.send(raw)
+        except Exception as exc:  # a vanished peer: the negotiation cannot go on
+            session.failure = f"the vendor is unreachable ({type(exc).__name__})"
+            log.info("offer %s: send failed: %s", session.ref, exc)
+        session.notify()
+
+    def _record(self, n: Negotiation, raw: bytes, direction: str, kind: str) -> None:
+        self.store.record_envelope(raw, digest=digest(raw), type=kind, direction=direction,
+                                   at=self.now(), intent_id=n.intent.id,
+                                   counterparty=n.counterparty)
+
+    def _save(self, session: Session, *, state: str | None = None, note: str | None = None
+              ) -> None:
+        n = session.negotiation
+        table = n.on_table or n.first_offer
+        assert n.first_offer is not None
+        assert table is not None
+        previous = self.store.negotiation(session.ref)
+        self.store.save_negotiation(StoredNegotiation(
+            ref=session.ref, intent_id=n.intent.id, counterparty=n.counterparty or "",
+            state=state or n.state.value, sku=n.first_offer.sku, title=n.first_offer.title,
+            price_minor=(n.accepted.price if n.accepted else table.price).amount,
+            currency=table.price.currency,
+            note=note if note is not None else (previous.note if previous else ""),
+            updated_at=self.now(),
+        ))
+        session.notify()
+
+    def _stored(self, ref: str) -> StoredNegotiation:
+        stored = self.store.negotiation(ref)
+        assert stored is not None
+        return stored
+
+
+def _payload(raw: bytes) -> bytes:
+    return cose.parse(raw).payload
+
+
+def _first_line(exc: Exception) -> str:
+    if hasattr(exc, "errors"):
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"])
+        return f"{where}: {err['msg']}" if where else str(err["msg"])
+    return str(exc).splitlines()[0]
