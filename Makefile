@@ -24,6 +24,7 @@ lint: $(STAMP)
 
 vectors: $(STAMP)
 	$(BIN)/python scripts/make_vectors.py
+	$(BIN)/python scripts/make_openapi.py
 
 bench: $(STAMP)
 	$(BIN)/python scripts/bench.py

@@ -125,3 +125,15 @@ async def test_unknown_things_are_404_and_bad_waits_422(tmp_path, autojump):
                                  params={"wait": 1000})
             assert bad.status_code == 422
         nursery.cancel_scope.cancel()
+
+
+def test_the_checked_in_openapi_document_matches_the_code():
+    import importlib.util
+
+    from vector_files import ROOT
+
+    spec = importlib.util.spec_from_file_location("make_openapi", ROOT / "scripts/make_openapi.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    on_disk = (ROOT / "specs" / "openapi.json").read_text("utf-8")
+    assert on_disk == module.document(), "specs/openapi.json is stale: run make vectors"
