@@ -10,7 +10,7 @@ checked into specs/openapi.json.
 # including ones that name local objects (the bearer scheme).
 
 import secrets
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 import trio
@@ -25,7 +25,6 @@ from protocol.currencies import EXPONENTS, parse_amount
 from protocol.terms import CustomerTerms
 
 from .person import DEFAULT_TERMS, AgentError, IntentRequest, PersonAgent
-from .render import jsonable
 from .store import StoredAgreement, StoredIntent, StoredNegotiation
 
 API_VERSION = "1"
@@ -84,7 +83,8 @@ def _agreement_json(a: StoredAgreement, *, raw: bool = False) -> dict[str, Any]:
 
 
 def create_app(
-    agent: PersonAgent, token: str, status: Callable[[], dict[str, Any]]
+    agent: PersonAgent, token: str, status: Callable[[], dict[str, Any]],
+    wait_for_topic: Callable[[str, int], Awaitable[None]] | None = None,
 ) -> FastAPI:
     app = FastAPI(title="intentcast personal agent", version=API_VERSION,
                   description="The local API of a person's intentcast daemon.")
@@ -196,7 +196,15 @@ def create_app(
         return _agreement_json(found, raw=True)
 
     @app.get("/v1/peers", dependencies=guarded)
-    async def peers() -> dict[str, Any]:
-        return jsonable({"peers": status().get("peers", [])})  # type: ignore[no-any-return]
+    async def peers(topic: str | None = None, count: int = 1, wait: float = 0.0
+                    ) -> dict[str, Any]:
+        """With `topic` and `wait`, hold the answer until `count` peers subscribe to it."""
+        if not 0 <= wait <= MAX_WAIT or not 0 <= count <= 1000:
+            raise AgentError(422, f"wait is 0 to {MAX_WAIT:.0f} seconds, count 0 to 1000")
+        if topic is not None and wait and wait_for_topic is not None:
+            with trio.move_on_after(wait):
+                await wait_for_topic(topic, count)
+        current = status()
+        return {"peers": current.get("peers", []), "topics": current.get("topics", {})}
 
     return app

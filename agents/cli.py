@@ -1,4 +1,4 @@
-"""The `intentcast` command."""
+"""The `intentcast` command: one entry point for people, vendors and developers."""
 
 from __future__ import annotations
 
@@ -7,7 +7,14 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import inspect_cmd, walkthrough
+from protocol.errors import IntentcastError
+
+from . import home as homes
+from . import inspect_cmd, person_cmds, walkthrough
+from .catalog import CatalogError
+from .client import ApiError
+from .store import StoreError
+from .vault import VaultError
 
 
 def _unix_time(text: str) -> int:
@@ -16,37 +23,127 @@ def _unix_time(text: str) -> int:
     return int(text)
 
 
+def _multiaddr(text: str) -> str:
+    if not text.startswith("/") or " " in text or len(text) > 255:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a multiaddr like /ip4/1.2.3.4/tcp/4001")
+    return text
+
+
 def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--home", type=Path, default=argparse.SUPPRESS,
+                        help="agent home (default $INTENTCAST_HOME or ~/.intentcast)")
+    common.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
+                        help="JSON output for scripts")
+    network = argparse.ArgumentParser(add_help=False)
+    network.add_argument("--listen", type=_multiaddr, help="listen multiaddr")
+    network.add_argument("--bootstrap", type=_multiaddr, action="append", default=[],
+                         metavar="MULTIADDR", help="a peer to connect to (repeatable)")
+    network.add_argument("--mdns", action="store_true", help="find peers on the LAN with mDNS")
+
     parser = argparse.ArgumentParser(
-        prog="intentcast",
+        prog="intentcast", parents=[common],
         description="Your own agent tells the market what you want, on your terms.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    insp = sub.add_parser("inspect", help="decode and verify an intentcast envelope")
+    init = sub.add_parser("init", help="create your identity, keys and config",
+                          parents=[common, network])
+    init.add_argument("--api-port", type=int, default=0, help="local API port (0: any free)")
+    init.add_argument("--insecure-fast-kdf", action="store_true", help=argparse.SUPPRESS)
+    daemon = sub.add_parser("daemon", help="run your personal agent and its local API",
+                            parents=[common, network])
+    daemon.add_argument("--api-port", type=int, help="override the configured API port")
+    person_cmds.add_commands(sub, common)
+
+    vendor = sub.add_parser("vendor", help="run a vendor's responder agent", parents=[common])
+    vsub = vendor.add_subparsers(dest="action", required=True, metavar="ACTION")
+    vinit = vsub.add_parser("init", help="create a vendor identity for a catalog",
+                            parents=[common, network])
+    vinit.add_argument("--catalog", type=Path, required=True, help="the catalog TOML file")
+    vinit.add_argument("--insecure-fast-kdf", action="store_true", help=argparse.SUPPRESS)
+    vrun = vsub.add_parser("run", help="answer intents from your catalog",
+                           parents=[common, network])
+    vrun.add_argument("--catalog", type=Path, help="override the configured catalog")
+
+    insp = sub.add_parser("inspect", help="decode and verify an intentcast envelope",
+                          parents=[common])
     insp.add_argument("file", help="envelope file (raw CBOR or hex), or - for stdin")
     insp.add_argument("--at", type=_unix_time, help="verify as of this Unix time (default: now)")
-    insp.add_argument("--json", action="store_true", help="one JSON object for scripts")
 
-    demo = sub.add_parser("demo", help="walk through a whole negotiation")
-    demo.add_argument("--json", action="store_true", help="print a JSON summary instead")
+    demo = sub.add_parser("demo", help="walk through a whole negotiation", parents=[common])
     demo.add_argument("--out", type=Path, metavar="DIR", help="write every envelope under DIR")
+    demo.add_argument("--local", action="store_true",
+                      help="the protocol alone, in one process (no network)")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.json = getattr(args, "json", False)
+    home = homes.resolve(getattr(args, "home", None))
     try:
-        if args.command == "inspect":
-            return inspect_cmd.run(args.file, at=args.at, as_json=args.json)
-        if args.command == "demo":
-            return walkthrough.run(as_json=args.json, out=args.out)
-    except inspect_cmd.InputError as exc:
+        return _run(args, home)
+    except (homes.HomeError, ApiError, CatalogError, StoreError, VaultError,
+            inspect_cmd.InputError) as exc:
         print(f"intentcast: {exc}", file=sys.stderr)
-        return 2
+        return 2 if isinstance(exc, inspect_cmd.InputError) else 1
+    except IntentcastError as exc:
+        print(f"intentcast: {exc.reason.value}: {exc.message}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
-    return 2
+
+
+def _run(args: argparse.Namespace, home: Path) -> int:
+    command = args.command
+    if command == "inspect":
+        return inspect_cmd.run(args.file, at=args.at, as_json=args.json)
+    if command == "demo":
+        if args.local:
+            return walkthrough.run(as_json=args.json, out=args.out)
+        from . import netdemo
+
+        return netdemo.run(as_json=args.json, out=args.out)
+    if command == "init":
+        return _init(args, home, role="person")
+    if command == "daemon":
+        from . import daemon
+
+        return daemon.run_person(home, listen=args.listen, bootstrap=args.bootstrap,
+                                 mdns=args.mdns, api_port=args.api_port)
+    if command == "vendor":
+        if args.action == "init":
+            return _init(args, home, role="vendor")
+        from . import daemon
+
+        return daemon.run_vendor(home, listen=args.listen, bootstrap=args.bootstrap,
+                                 mdns=args.mdns, catalog=args.catalog, as_json=args.json)
+    return person_cmds.run(args, home)
+
+
+def _init(args: argparse.Namespace, home: Path, *, role: str) -> int:
+    from .init_cmd import init
+
+    config = homes.Config(
+        role=role, listen=args.listen or "/ip4/127.0.0.1/tcp/0",
+        bootstrap=tuple(args.bootstrap), mdns=args.mdns,
+        api_port=getattr(args, "api_port", 0),
+        catalog=str(args.catalog.resolve()) if role == "vendor" else None,
+    )
+    did = init(home, config, fast_kdf=args.insecure_fast_kdf)
+    if args.json:
+        import json
+
+        print(json.dumps({"home": str(home), "did": did, "role": role}))
+    else:
+        print(f"created {role} home {home}")
+        print(f"  identity {did}")
+        if role == "person":
+            print("  next: intentcast daemon")
+        else:
+            print("  next: intentcast vendor run")
+    return 0
 
 
 if __name__ == "__main__":

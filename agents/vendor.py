@@ -74,6 +74,9 @@ class VendorAgent:
         if not isinstance(intent, Intent):
             return
         self.stats["intents"] += 1
+        self.store.record_envelope(verified.raw, digest=verified.digest, type="intent",
+                                   direction="in", at=self.now(), intent_id=intent.id,
+                                   counterparty=verified.signer)
         choice = self.choose(intent)
         if choice is None:
             self.stats["skipped"] += 1
