@@ -91,7 +91,8 @@ _TRANSITIONS: dict[tuple[State, Kind, Role], State] = {
     (State.ACCEPTED, Kind.REJECT, S): State.REJECTED,  # e.g. the stock ran out meanwhile
     (State.ACCEPTED, Kind.AGREEMENT, S): State.SELLER_SIGNED,
     (State.SELLER_SIGNED, Kind.AGREEMENT, B): State.AGREED,
-    **{(st, Kind.WITHDRAW, role): State.WITHDRAWN for st in OPEN_STATES for role in Role},
+    **{(st, Kind.WITHDRAW, role): State.WITHDRAWN for st in OPEN_STATES for role in Role
+       if (st, role) != (State.SELLER_SIGNED, S)},
     **{(st, Kind.EXPIRE, role): State.EXPIRED for st in OPEN_STATES for role in Role},
 }
 
@@ -274,8 +275,11 @@ class Negotiation:
         self, *, now: int, ttl: int = AGREEMENT_TTL, id: str | None = None
     ) -> bytes:
         """Seller: turn the buyer's accept into an agreement carrying our signature."""
+        if self.role is not Role.SELLER:
+            raise LocalProtocolError(Reason.ILLEGAL_TRANSITION, "only the seller signs first")
         new = self._next(Kind.AGREEMENT, self.role)
         self._check_live(now)
+        self._expiry(now, ttl)
         agreement = self._expected_agreement(now=now, ttl=ttl, id=id or new_id())
         raw = seal(agreement, self.key)
         self.agreement = raw
@@ -284,7 +288,10 @@ class Negotiation:
 
     def countersign(self, *, now: int) -> bytes:
         """Buyer: add our signature to the seller-signed agreement; the deal is made."""
+        if self.role is not Role.BUYER:
+            raise LocalProtocolError(Reason.ILLEGAL_TRANSITION, "only the buyer countersigns")
         new = self._next(Kind.AGREEMENT, self.role)
+        self._check_live(now)
         assert self.agreement is not None
         raw = countersign(self.agreement, self.key, now=now)
         self.agreement = raw
@@ -305,10 +312,13 @@ class Negotiation:
         if it does not fit."""
         agreement_step = self.role is Role.BUYER and self.state is State.ACCEPTED
         try:
-            verified = open(data, now=now, seen=self._seen, require_complete=not agreement_step)
+            verified = open(data, now=now, require_complete=not agreement_step)
         except EnvelopeError as exc:
             raise NegotiationError(exc.reason, exc.message) from exc
         msg = verified.message
+        seen_key = (",".join(sorted(verified.signers)), msg.id)
+        if self._seen.seen(seen_key):
+            raise NegotiationError(Reason.REPLAY, f"message {msg.id} was seen already")
         kind = _KINDS.get(type(msg))
         if kind is None:
             raise NegotiationError(Reason.ILLEGAL_TRANSITION, f"{msg.type} is not a move")
@@ -329,12 +339,15 @@ class Negotiation:
             self._apply(msg, verified)
         deadline = msg.expires_at if kind in (Kind.OFFER, Kind.COUNTER, Kind.ACCEPT) else None
         raw = verified.raw if kind is not Kind.AGREEMENT else None
+        self._seen.remember(seen_key, msg.expires_at, now=now)
         self._commit(new, raw, deadline)
         return verified
 
     def _check_sender(self, verified: Verified, kind: Kind) -> None:
         if kind is Kind.AGREEMENT:
             return  # signer sets are checked against the agreement's parties
+        if self.counterparty is None and kind is not Kind.OFFER:
+            raise NegotiationError(Reason.WRONG_COUNTERPARTY, "no offer yet: no counterparty")
         if self.counterparty is not None and verified.signer != self.counterparty:
             raise NegotiationError(Reason.WRONG_COUNTERPARTY, "signed by another party")
         if verified.signer == self.key.did:
