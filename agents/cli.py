@@ -23,6 +23,16 @@ def _unix_time(text: str) -> int:
     return int(text)
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.1 <= value <= 3600:
+        raise argparse.ArgumentTypeError(f"{text!r}: a number of seconds from 0.1 to 3600")
+    return value
+
+
 def _multiaddr(text: str) -> str:
     if not text.startswith("/") or " " in text or len(text) > 255:
         raise argparse.ArgumentTypeError(f"{text!r} is not a multiaddr like /ip4/1.2.3.4/tcp/4001")
@@ -54,6 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     daemon = sub.add_parser("daemon", help="run your personal agent and its local API",
                             parents=[common, network])
     daemon.add_argument("--api-port", type=int, help="override the configured API port")
+    daemon.add_argument("--step-timeout", type=_seconds, default=30.0, metavar="SECONDS",
+                        help="how long to wait for a vendor's answer (default 30)")
     person_cmds.add_commands(sub, common)
 
     vendor = sub.add_parser("vendor", help="run a vendor's responder agent", parents=[common])
@@ -111,7 +123,8 @@ def _run(args: argparse.Namespace, home: Path) -> int:
         from . import daemon
 
         return daemon.run_person(home, listen=args.listen, bootstrap=args.bootstrap,
-                                 mdns=args.mdns, api_port=args.api_port)
+                                 mdns=args.mdns, api_port=args.api_port,
+                                 step_timeout=args.step_timeout)
     if command == "vendor":
         if args.action == "init":
             return _init(args, home, role="vendor")

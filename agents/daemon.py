@@ -29,7 +29,7 @@ from .api import create_app
 from .catalog import load as load_catalog
 from .init_cmd import HOST_SEED, MASTER_SEED, VENDOR_SEED, open_store
 from .p2p import NegotiationStream, Node
-from .person import PersonAgent
+from .person import STEP_TIMEOUT, PersonAgent
 from .policy import load_policy
 from .store import Store
 from .vendor import VendorAgent
@@ -92,14 +92,15 @@ def _status(node: Node) -> dict[str, Any]:
 
 
 def run_person(home: Path, *, listen: str | None, bootstrap: list[str], mdns: bool,
-               api_port: int | None) -> int:
+               api_port: int | None, step_timeout: float = STEP_TIMEOUT) -> int:
     config = homes.load_config(home)
     if config.role != "person":
         raise homes.HomeError(f"{home} is a {config.role} home; use `intentcast vendor run`")
     token = homes.read_token(home)
     store = open_store(home)
     try:
-        trio.run(_person_main, home, store, config, token, listen, bootstrap, mdns, api_port)
+        trio.run(_person_main, home, store, config, token, listen, bootstrap, mdns, api_port,
+                 step_timeout)
     finally:
         store.close()
         (home / "api.json").unlink(missing_ok=True)
@@ -108,12 +109,12 @@ def run_person(home: Path, *, listen: str | None, bootstrap: list[str], mdns: bo
 
 async def _person_main(home: Path, store: Store, config: homes.Config, token: str,
                        listen: str | None, bootstrap: list[str], mdns: bool,
-                       api_port: int | None) -> None:
+                       api_port: int | None, step_timeout: float) -> None:
     master = MasterKey(_secret(store, MASTER_SEED))
     node = Node(_secret(store, HOST_SEED), listen=listen or config.listen,
                 bootstrap=[*config.bootstrap, *bootstrap], enable_mdns=mdns or config.mdns)
     async with node:
-        agent = PersonAgent(store, master, NodeNetwork(node))
+        agent = PersonAgent(store, master, NodeNetwork(node), step_timeout=step_timeout)
 
         async def handle(stream: NegotiationStream) -> None:
             await agent.handle_channel(StreamChannel(stream))
@@ -168,6 +169,8 @@ async def _vendor_main(store: Store, config: homes.Config, catalog: Any, policy:
     node = Node(_secret(store, HOST_SEED), listen=listen or config.listen,
                 bootstrap=[*config.bootstrap, *bootstrap], enable_mdns=mdns or config.mdns)
     async with node, trio.open_nursery() as nursery:
+        node.on_drop = lambda reason, topic: _announce(
+            {"event": "dropped", "reason": reason, "topic": topic})
         agent = VendorAgent(store, key, catalog, policy, NodeNetwork(node))
         for topic in sorted(catalog.topics):
             intents = await node.subscribe_intents(topic)
@@ -182,6 +185,7 @@ async def _vendor_main(store: Store, config: homes.Config, catalog: Any, policy:
 async def _answer_all(intents: Any, agent: VendorAgent, nursery: trio.Nursery) -> None:
     verified: Verified
     async for verified in intents:
+        _announce({"event": "intent", "id": verified.message.id, "signer": verified.signer})
         nursery.start_soon(agent.on_intent, verified)
 
 

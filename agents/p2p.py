@@ -35,6 +35,7 @@ from libp2p.abc import INetStream
 from libp2p.crypto.ed25519 import create_new_key_pair
 from libp2p.crypto.x25519 import create_new_key_pair as create_x25519_key_pair
 from libp2p.custom_types import TProtocol
+from libp2p.network.stream.exceptions import StreamEOF
 from libp2p.peer.id import ID
 from libp2p.peer.peerinfo import PeerInfo, info_from_p2p_addr
 from libp2p.pubsub.gossipsub import GossipSub
@@ -70,13 +71,29 @@ def intent_topic(category: str) -> str:
     return INTENT_TOPIC.format(category.split(".", 1)[0])
 
 
+class _EofAsEmpty:
+    """py-libp2p raises StreamEOF where a byte stream returns b"": frames.py expects b""."""
+
+    def __init__(self, stream: INetStream) -> None:
+        self.stream = stream
+
+    async def read(self, n: int | None = None, /) -> bytes:
+        try:
+            return await self.stream.read(n)
+        except StreamEOF:
+            return b""
+
+    async def write(self, data: bytes, /) -> None:
+        await self.stream.write(data)
+
+
 class NegotiationStream:
     """One `/intentcast/negotiate/1` stream: whole envelopes in and out."""
 
     def __init__(self, stream: INetStream, node: Node) -> None:
         self._stream = stream
         self._node = node
-        self._reader = FrameReader(stream)
+        self._reader = FrameReader(_EofAsEmpty(stream))
         self.remote_peer_id = str(stream.muxed_conn.peer_id)
 
     async def send(self, data: bytes) -> None:
@@ -87,7 +104,7 @@ class NegotiationStream:
         try:
             return await self._reader.read_frame()
         except FrameError as exc:
-            self._node.dropped["bad_frame"] += 1
+            self._node.drop("bad_frame")
             log.info("reset a negotiation stream from %s: %s", self.remote_peer_id, exc)
             await self._reset()
             return None
@@ -119,7 +136,7 @@ class _CountingSender:
         try:
             self.inner.send_nowait(message)
         except trio.WouldBlock:
-            self.node.dropped["queue_full"] += 1
+            self.node.drop("queue_full")
             raise
 
     async def aclose(self) -> None:
@@ -143,6 +160,8 @@ class Node:
         self.bootstrap = list(bootstrap)
         self.now = now
         self.dropped: collections.Counter[str] = collections.Counter()
+        self.on_drop: Callable[[str, str], None] | None = None
+        """Called with (reason, topic or "") for everything the node refuses."""
         self.delivered: collections.Counter[str] = collections.Counter()
         self.replay_guard = ReplayGuard()
         self.host = new_host(
@@ -188,6 +207,11 @@ class Node:
                         exc: BaseException | None, tb: TracebackType | None) -> None:
         await self._stack.__aexit__(exc_type, exc, tb)
 
+    def drop(self, reason: str, topic: str = "") -> None:
+        self.dropped[reason] += 1
+        if self.on_drop is not None:
+            self.on_drop(reason, topic)
+
     # -- peers --------------------------------------------------------------------------
 
     def multiaddrs(self) -> list[str]:
@@ -212,7 +236,7 @@ class Node:
             info = info_from_p2p_addr(multiaddr.Multiaddr(addr))
             await self.host.connect(info)
         except Exception as exc:
-            self.dropped["dial_failed"] += 1
+            self.drop("dial_failed")
             log.warning("could not connect to %s: %s", addr, exc)
             return False
         return True
@@ -232,11 +256,11 @@ class Node:
                 verified = envelope.open(bytes(message.data), now=int(self.now()),
                                          seen=self.replay_guard)
             except IntentcastError as exc:
-                self.dropped[exc.reason.value] += 1
+                self.drop(exc.reason.value, topic)
                 return False
             if isinstance(verified.message, Intent) and intent_topic(
                     verified.message.category) != topic:
-                self.dropped["wrong_topic"] += 1
+                self.drop("wrong_topic", topic)
                 return False
             return True
 
@@ -266,7 +290,7 @@ class Node:
                 # without the replay guard, which has recorded the message by now.
                 verified = envelope.open(bytes(message.data), now=int(self.now()))
             except IntentcastError as exc:  # expired while queued
-                self.dropped[exc.reason.value] += 1
+                self.drop(exc.reason.value, topic)
                 continue
             self.delivered[topic] += 1
             yield verified
@@ -305,7 +329,7 @@ class Node:
         try:
             await self._handler(channel)
         except Exception:  # one peer's stream must never take the node down
-            self.dropped["handler_error"] += 1
+            self.drop("handler_error")
             log.exception("negotiation handler failed")
             await channel._reset()
 

@@ -196,7 +196,8 @@ class PersonAgent:
             stored = self.store.negotiation(ref)
             if stored is None:
                 raise AgentError(404, f"no offer {ref}")
-            raise AgentError(409, f"offer {ref} is {stored.state}; nothing more can be done")
+            why = f" ({stored.note})" if stored.note else ""
+            raise AgentError(409, f"offer {ref} is {stored.state}{why}; nothing more can be done")
         if not session.negotiation.is_open:
             raise AgentError(409, f"offer {ref} is {session.negotiation.state.value}")
         return session

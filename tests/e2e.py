@@ -1,0 +1,158 @@
+"""Real processes for the end-to-end tests: agents started with the real CLI on
+127.0.0.1, watched through the JSON lines they print and their HTTP API.
+
+Waiting is always for an event (a line, an HTTP answer) with a deadline, never
+a fixed sleep. Every process is stopped when the test ends, whatever happened.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import selectors
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from agents.client import Client
+from agents.home import Config
+from agents.init_cmd import PASSPHRASE_ENV, init
+
+ROOT = Path(__file__).resolve().parent.parent
+CATALOGS = ROOT / "examples" / "catalogs"
+PASSPHRASE = "e2e-passphrase"
+
+
+@dataclass
+class Proc:
+    name: str
+    proc: subprocess.Popen[bytes]
+    log: Path
+    events: list[dict[str, Any]] = field(default_factory=list)
+    _buffer: bytes = b""
+
+    def _lines(self, timeout: float) -> list[dict[str, Any]]:
+        assert self.proc.stdout is not None
+        with selectors.DefaultSelector() as sel:
+            sel.register(self.proc.stdout, selectors.EVENT_READ)
+            if not sel.select(timeout):
+                return []
+        chunk = os.read(self.proc.stdout.fileno(), 65536)
+        if not chunk:
+            raise AssertionError(f"{self.name} exited: {self.tail()}")
+        self._buffer += chunk
+        *lines, self._buffer = self._buffer.split(b"\n")
+        return [json.loads(line) for line in lines if line.strip()]
+
+    def expect(self, event: str, timeout: float = 20.0, **match: Any) -> dict[str, Any]:
+        """The first event of this kind (matching `match`), seen before or arriving now."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for seen in self.events:
+                if seen.get("event") == event and all(seen.get(k) == v for k, v in match.items()):
+                    return seen
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"{self.name}: no {event} {match} in {timeout} s; "
+                                     f"saw {self.events[-5:]}; log: {self.tail()}")
+            self.events += self._lines(left)
+
+    def drain(self, timeout: float = 0.2) -> list[dict[str, Any]]:
+        self.events += self._lines(timeout)
+        return self.events
+
+    def send(self, command: dict[str, Any]) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(json.dumps(command).encode() + b"\n")
+        self.proc.stdin.flush()
+
+    def tail(self) -> str:
+        text = self.log.read_text("utf-8", "replace") if self.log.exists() else ""
+        return "\n".join(text.strip().splitlines()[-8:])
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise AssertionError(f"{self.name} ignored signal {sig}") from None
+        finally:
+            for pipe in (self.proc.stdin, self.proc.stdout):
+                if pipe is not None:
+                    pipe.close()
+
+
+@dataclass
+class Cluster:
+    root: Path
+    procs: list[Proc] = field(default_factory=list)
+
+    def env(self) -> dict[str, str]:
+        return {**os.environ, PASSPHRASE_ENV: PASSPHRASE, "PYTHONUNBUFFERED": "1"}
+
+    def spawn(self, name: str, args: list[str], *, stdin: bool = False) -> Proc:
+        log = self.root / f"{name}.log"
+        with log.open("ab") as err:
+            proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=err, env=self.env(),
+                                    stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
+                                    cwd=ROOT)
+        handle = Proc(name, proc, log)
+        self.procs.append(handle)
+        return handle
+
+    def home(self, name: str, config: Config) -> Path:
+        home = self.root / name
+        os.environ.setdefault(PASSPHRASE_ENV, PASSPHRASE)
+        init(home, config, fast_kdf=True)
+        return home
+
+    def person(self, name: str = "person", *extra: str) -> tuple[Proc, Path]:
+        home = self.root / name
+        if not (home / "store.sqlite").exists():
+            self.home(name, Config(role="person"))
+        proc = self.spawn(name, [sys.executable, "-m", "agents.cli", "--home", str(home),
+                                 "daemon", *extra])
+        proc.expect("ready")
+        return proc, home
+
+    def vendor(self, name: str, catalog: str, *bootstrap: str) -> tuple[Proc, Path]:
+        home = self.home(name, Config(role="vendor", catalog=str(CATALOGS / catalog)))
+        args = [sys.executable, "-m", "agents.cli", "--home", str(home), "vendor", "run"]
+        for addr in bootstrap:
+            args += ["--bootstrap", addr]
+        proc = self.spawn(name, args)
+        proc.expect("ready")
+        return proc, home
+
+    def rogue(self, *connect: str) -> Proc:
+        args = [sys.executable, str(ROOT / "tests" / "peers" / "rogue.py")]
+        for addr in connect:
+            args += ["--connect", addr]
+        proc = self.spawn("rogue", args, stdin=True)
+        proc.expect("ready")
+        return proc
+
+    def close(self) -> None:
+        for proc in self.procs:
+            if proc.proc.poll() is None:
+                proc.proc.kill()
+                proc.proc.wait()
+            for pipe in (proc.proc.stdin, proc.proc.stdout):
+                if pipe is not None and not pipe.closed:
+                    pipe.close()
+
+
+def api(home: Path) -> Client:
+    os.environ.setdefault(PASSPHRASE_ENV, PASSPHRASE)
+    return Client(home)
+
+
+TENT = {"category": "outdoor.camping.tents", "description": "Two-person backpacking tent",
+        "max_price": "200.00", "currency": "EUR", "expires_in": 600}
