@@ -28,6 +28,7 @@ vectors: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python scripts/bench.py
+	$(BIN)/python scripts/bench_net.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -306,7 +306,8 @@ class Node:
         await self.pubsub.publish(topic, data)
 
     async def publish_raw(self, topic: str, data: bytes) -> None:
-        """Publish bytes unchecked: for tests that play a hostile peer."""
+        """Publish bytes unchecked (for tests that play a hostile peer), at the same pace."""
+        await self._wait_for_outbound_room()
         await self.pubsub.publish(topic, data)
 
     async def _wait_for_outbound_room(self) -> None:

@@ -102,6 +102,29 @@ def test_a_forged_intent_dies_at_the_first_honest_node(cluster):
         assert proc.stop() == 0, proc.tail()
 
 
+def test_a_burst_of_intents_reaches_every_subscriber_without_a_drop(cluster):
+    # py-libp2p's defaults would throttle this: 10 messages/s per topic per peer
+    # and queues of 32. The node's settings must carry all of them, relayed too.
+    a, _ = cluster.vendor("relay-a", "trailhead.toml")
+    a_addr = a.events[0]["addrs"][0]
+    b, _ = cluster.vendor("relay-b", "bargainblast.toml", a_addr)
+    rogue = cluster.rogue(a_addr)
+    rogue.send({"cmd": "wait_topic", "topic": OUTDOOR, "count": 1})
+    rogue.expect("done", cmd="wait_topic")
+    peer = rogue.events[0]["peer_id"]
+    burst = [_intent("outdoor.fishing", f"fishing rod number {n}", peer) for n in range(300)]
+    ids = {envelope.open(raw, now=int(time.time())).message.id for raw in burst}
+    rogue.send({"cmd": "publish_many", "topic": OUTDOOR, "hexes": [r.hex() for r in burst]})
+    rogue.expect("done", cmd="publish_many", published=300, timeout=60)
+    for vendor in (a, b):
+        for intent_id in ids:
+            vendor.expect("intent", id=intent_id, timeout=30)
+        assert not [e for e in vendor.drain() if e.get("event") == "dropped"]
+    rogue.send({"cmd": "quit"})
+    for proc in (a, b):
+        assert proc.stop() == 0, proc.tail()
+
+
 def test_a_vendor_killed_mid_negotiation_ends_cleanly(cluster):
     person, person_home = cluster.person("person", "--step-timeout", "3")
     vendor, _ = cluster.vendor("trailhead", "trailhead.toml", person.events[0]["addrs"][0])

@@ -4,6 +4,8 @@ Speaks JSON lines. Prints {"event": "ready", ...}; then, for each command read
 from stdin, does it and prints {"event": "done", "cmd": ...}:
   {"cmd": "wait_topic", "topic": T, "count": N}   wait until N peers subscribe to T
   {"cmd": "publish_raw", "topic": T, "hex": H}    publish bytes, skipping every check
+  {"cmd": "publish_many", "topic": T, "hexes": [H, ...]}
+                                                  publish each, back to back (a burst)
   {"cmd": "garbage", "peer": P, "addrs": [...], "hex": H}
                                                   open a negotiation stream, send raw bytes
   {"cmd": "quit"}
@@ -53,6 +55,10 @@ async def run(node: Node, command: dict) -> dict:
     if command["cmd"] == "publish_raw":
         await node.publish_raw(command["topic"], bytes.fromhex(command["hex"]))
         return {}
+    if command["cmd"] == "publish_many":
+        for raw in command["hexes"]:
+            await node.publish_raw(command["topic"], bytes.fromhex(raw))
+        return {"published": len(command["hexes"])}
     if command["cmd"] == "garbage":
         # Raw bytes on a negotiation stream, then half-close it so that a truncated
         # frame is seen as truncated; report whether the other side reset the stream.
