@@ -122,9 +122,12 @@ class Cluster:
         proc.expect("ready")
         return proc, home
 
-    def vendor(self, name: str, catalog: str, *bootstrap: str) -> tuple[Proc, Path]:
+    def vendor(self, name: str, catalog: str, *bootstrap: str, mdns: bool = False
+               ) -> tuple[Proc, Path]:
         home = self.home(name, Config(role="vendor", catalog=str(CATALOGS / catalog)))
         args = [sys.executable, "-m", "agents.cli", "--home", str(home), "vendor", "run"]
+        if mdns:
+            args.append("--mdns")
         for addr in bootstrap:
             args += ["--bootstrap", addr]
         proc = self.spawn(name, args)

@@ -76,6 +76,18 @@ def test_a_deal_is_stored_by_both_and_only_subscribers_hear_the_intent(cluster):
         assert proc.stop() == 0, proc.tail()
 
 
+def test_peers_find_each_other_with_mdns_and_no_bootstrap(cluster):
+    person, person_home = cluster.person("person", "--mdns")
+    vendor, _ = cluster.vendor("trailhead", "trailhead.toml", mdns=True)
+    client = api(person_home)
+    intent, agreement = _deal(client)  # waits up to 15 s for the vendor to be found
+    vendor.expect("intent", id=intent["id"])
+    assert agreement["vendor"] == vendor.events[0]["did"]
+    client.close()
+    for proc in (vendor, person):
+        assert proc.stop() == 0, proc.tail()
+
+
 def test_a_forged_intent_dies_at_the_first_honest_node(cluster):
     a, _ = cluster.vendor("honest-a", "trailhead.toml")
     a_addr = a.events[0]["addrs"][0]
