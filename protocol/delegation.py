@@ -29,9 +29,9 @@ from .encoding import decode
 from .envelope import Verified, parse_message, seal
 from .errors import DelegationError, EncodingError, EnvelopeError, LocalProtocolError, Reason
 from .identity import KeyPair
-from .messages import Delegation, Money, Revocation, Scope, digest, new_id
+from .messages import MAX_CHAIN_LINKS, Delegation, Money, Revocation, Scope, digest, new_id
 
-MAX_CHAIN_LENGTH = 4
+MAX_CHAIN_LENGTH = MAX_CHAIN_LINKS
 """Links a chain may have: person → assistant → sub-assistant → …, bounded."""
 
 Action = Literal["negotiate", "counter", "accept", "disclose"]

@@ -88,8 +88,9 @@ def seal(message: Message, key: KeyPair | bytes) -> bytes:
     """Sign `message` into a COSE_Sign1 envelope (an Agreement into a COSE_Sign)."""
     seed = key.seed if isinstance(key, KeyPair) else key
     if isinstance(message, Agreement):
-        if KeyPair(seed).did not in (message.buyer, message.vendor):
-            raise LocalProtocolError(Reason.BAD_KEY, "only the buyer or vendor signs an agreement")
+        if KeyPair(seed).did not in (message.buyer_signer, message.vendor):
+            raise LocalProtocolError(Reason.BAD_KEY, "only the buyer's signer or the vendor "
+                                     "signs an agreement")
         return cose.sign_multi(payload_of(message), seed)
     return cose.sign1(payload_of(message), seed)
 
@@ -98,7 +99,8 @@ def countersign(agreement_envelope: bytes, key: KeyPair, *, now: int) -> bytes:
     """Add our signature to an agreement the other party signed first."""
     verified = open(agreement_envelope, now=now, require_complete=False)
     message = verified.message
-    if not isinstance(message, Agreement) or key.did not in (message.buyer, message.vendor):
+    if not isinstance(message, Agreement) or key.did not in (message.buyer_signer,
+                                                             message.vendor):
         raise LocalProtocolError(Reason.BAD_KEY, "this key is not a party to the agreement")
     return cose.add_signature(agreement_envelope, key.seed)
 
@@ -167,7 +169,7 @@ def _check_signers(message: Any, signers: tuple[str, ...], multi: bool, complete
         return
     if not multi:
         raise EnvelopeError(Reason.BAD_STRUCTURE, "an agreement travels as COSE_Sign")
-    parties = {message.buyer, message.vendor}
+    parties = {message.buyer_signer, message.vendor}
     strangers = set(signers) - parties
     if strangers:
         raise EnvelopeError(Reason.BAD_SIGNATURE, "signed by a key that is not a party")

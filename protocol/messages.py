@@ -59,6 +59,10 @@ ShortText = Annotated[str, StringConstraints(max_length=280)]
 Text = Annotated[str, StringConstraints(max_length=1000)]
 Quantity = Annotated[int, Field(ge=1, le=1_000_000)]
 Round = Annotated[int, Field(ge=0, le=MAX_NEGOTIATION_ROUNDS)]
+MAX_CHAIN_LINKS = 4
+"""Links a delegation chain may have: person → assistant → sub-assistant → …"""
+Link = Annotated[bytes, Field(min_length=1, max_length=4096)]
+Chain = Annotated[list[Link], Field(min_length=1, max_length=MAX_CHAIN_LINKS)]
 
 
 def new_id() -> str:
@@ -143,6 +147,9 @@ class Intent(_Message):
     disclosed: dict[FieldName, ShortText] = Field(default_factory=dict, max_length=32)
     terms: CustomerTerms
     reply_to: ReplyTo
+    assistant: Did | None = None
+    """The assistant the person named to negotiate: vendors then take buyer moves
+    only from it (or its own delegates), each carrying its delegation chain."""
 
     @property
     def topic_category(self) -> str:
@@ -167,7 +174,12 @@ class Offer(_InNegotiation):
     terms: VendorTerms = VendorTerms()
 
 
-class Counter(_InNegotiation):
+class _Delegated(_InNegotiation):
+    delegation: Chain | None = None
+    """On a buyer move signed by an assistant: the chain from the intent's key to it."""
+
+
+class Counter(_Delegated):
     """A new price proposed by either side, in a bounded number of rounds."""
 
     type: Literal["counter"] = "counter"
@@ -176,14 +188,14 @@ class Counter(_InNegotiation):
     note: ShortText | None = None
 
 
-class Accept(_InNegotiation):
+class Accept(_Delegated):
     """The buyer accepts the proposal it answers, at the price it repeats."""
 
     type: Literal["accept"] = "accept"
     price: Money
 
 
-class Reject(_InNegotiation):
+class Reject(_Delegated):
     """Either side ends the negotiation."""
 
     type: Literal["reject"] = "reject"
@@ -233,6 +245,15 @@ class Agreement(_Message):
     customer_terms: CustomerTerms
     vendor_terms: VendorTerms
     terms_hash: Digest
+    agent: Did | None = None
+    """The assistant that accepted and signs for the buyer, when one did."""
+    delegation: Chain | None = None
+    """The agent's chain from `buyer` (the intent's key), as carried by its Accept."""
+
+    @property
+    def buyer_signer(self) -> str:
+        """Who signs for the buyer: the agent when there is one, else the buyer."""
+        return self.agent or self.buyer
 
     @model_validator(mode="after")
     def _hash_matches(self) -> Agreement:
@@ -244,6 +265,10 @@ class Agreement(_Message):
             raise ValueError("terms_hash does not match the terms")
         if self.buyer == self.vendor:
             raise ValueError("buyer and vendor must differ")
+        if (self.agent is None) != (self.delegation is None):
+            raise ValueError("an agent and its delegation come together")
+        if self.agent is not None and self.agent in (self.buyer, self.vendor):
+            raise ValueError("the agent is neither the buyer nor the vendor")
         return self
 
 
@@ -303,15 +328,26 @@ class DeletionReceipt(_Message):
     cause: Literal["revocation", "retention"]
 
 
+class Report(_Message):
+    """An assistant's signed account to the person: a note, a question, an explanation."""
+
+    type: Literal["report"] = "report"
+    intent_id: MessageId
+    kind: Literal["note", "question", "error"]
+    text: Text
+    about: Digest | None = None
+    """The envelope the report is about (an offer, a counter), by digest."""
+
+
 Message = Annotated[
     Intent | Offer | Counter | Accept | Reject | Withdraw | Agreement
-    | Delegation | Revocation | ConsentReceipt | DeletionReceipt,
+    | Delegation | Revocation | ConsentReceipt | DeletionReceipt | Report,
     Field(discriminator="type"),
 ]
 MESSAGE_TYPES: dict[str, type[BaseModel]] = {
     cls.model_fields["type"].default: cls
     for cls in (Intent, Offer, Counter, Accept, Reject, Withdraw, Agreement,
-                Delegation, Revocation, ConsentReceipt, DeletionReceipt)
+                Delegation, Revocation, ConsentReceipt, DeletionReceipt, Report)
 }
 MESSAGE_ADAPTER: TypeAdapter[Message] = TypeAdapter(Message)
 

@@ -16,11 +16,19 @@ Nothing is changed until a message has passed every check.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from enum import StrEnum
 
 from . import cose
+from .delegation import Action, Authority, Revocations, authorise, verify_chain
 from .envelope import ReplayGuard, Verified, countersign, open, seal
-from .errors import EnvelopeError, LocalProtocolError, NegotiationError, Reason
+from .errors import (
+    DelegationError,
+    EnvelopeError,
+    LocalProtocolError,
+    NegotiationError,
+    Reason,
+)
 from .identity import KeyPair
 from .messages import (
     MAX_NEGOTIATION_ROUNDS,
@@ -113,6 +121,7 @@ class Negotiation:
         *,
         now: int,
         max_rounds: int = DEFAULT_MAX_ROUNDS,
+        revocations: Revocations | None = None,
     ) -> None:
         if not 0 <= max_rounds <= MAX_NEGOTIATION_ROUNDS:
             raise LocalProtocolError(
@@ -121,9 +130,13 @@ class Negotiation:
         verified = open(intent_envelope, now=now)
         if not isinstance(verified.message, Intent):
             raise NegotiationError(Reason.WRONG_INTENT, "a negotiation starts from an intent")
-        if role is Role.BUYER and verified.signer != key.did:
-            raise LocalProtocolError(Reason.BAD_KEY, "the buyer negotiates with its intent's key")
+        intent = verified.message
+        if role is Role.BUYER and verified.signer != key.did and intent.assistant is None:
+            raise LocalProtocolError(
+                Reason.BAD_KEY, "the buyer negotiates with its intent's key or, when the "
+                "intent names an assistant, with a delegate's key and chain")
         self.role = role
+        self.revocations = revocations
         self.key = key
         self.intent: Intent = verified.message
         self.intent_digest = verified.digest
@@ -137,6 +150,8 @@ class Negotiation:
         self.first_offer: Offer | None = None
         self.offer_digest: bytes | None = None
         self.accepted: Accept | None = None
+        self.accepted_by: str | None = None
+        """The DID that signed the Accept (the intent's key or an assistant)."""
         self.agreement: bytes | None = None
         """The agreement envelope: seller-signed, then with both signatures once AGREED."""
         self._seen = ReplayGuard(capacity=1024)
@@ -152,7 +167,13 @@ class Negotiation:
 
     @property
     def buyer(self) -> str:
-        return self.key.did if self.role is Role.BUYER else self.intent_signer
+        """The person, as the intent's key: the agreement's buyer even when an assistant acts."""
+        return self.intent_signer
+
+    @property
+    def delegated(self) -> bool:
+        """True when we are an assistant negotiating for the intent's key."""
+        return self.role is Role.BUYER and self.key.did != self.intent_signer
 
     @property
     def intent_signer(self) -> str:
@@ -208,24 +229,28 @@ class Negotiation:
 
     def counter(
         self, *, price: Money, now: int, ttl: int = DEFAULT_TTL, note: str | None = None,
-        id: str | None = None,
+        id: str | None = None, delegation: Sequence[bytes] | None = None,
     ) -> bytes:
-        """Either side: propose a new price."""
+        """Either side: propose a new price (an assistant passes its current chain)."""
         new = self._next(Kind.COUNTER, self.role)
         self._check_live(now)
         self._check_round(self.round + 1, local=True)
         self._check_currency(price, local=True)
+        chain = self._own_chain(delegation, "counter", price, now)
         msg = Counter(
             id=id or new_id(), issued_at=now, expires_at=self._expiry(now, ttl),
             intent_id=self.intent.id, in_reply_to=self.head, round=self.round + 1,
-            price=price, note=note,
+            price=price, note=note, delegation=chain,
         )
         raw = seal(msg, self.key)
         self.round, self.on_table = msg.round, msg
         self._commit(new, raw, msg.expires_at)
         return raw
 
-    def accept(self, *, now: int, ttl: int = DEFAULT_TTL, id: str | None = None) -> bytes:
+    def accept(
+        self, *, now: int, ttl: int = DEFAULT_TTL, id: str | None = None,
+        delegation: Sequence[bytes] | None = None,
+    ) -> bytes:
         """Buyer: accept the seller's proposal on the table, at its price."""
         new = self._next(Kind.ACCEPT, self.role)
         self._check_live(now)
@@ -236,23 +261,27 @@ class Negotiation:
             raise LocalProtocolError(
                 Reason.TERMS_CONFLICT, "; ".join(f"{c.clause}: {c.detail}" for c in conflicts)
             )
+        chain = self._own_chain(delegation, "accept", self.on_table.price, now)
         msg = Accept(
             id=id or new_id(), issued_at=now, expires_at=self._expiry(now, ttl),
             intent_id=self.intent.id, in_reply_to=self.head, price=self.on_table.price,
+            delegation=chain,
         )
         raw = seal(msg, self.key)
-        self.accepted = msg
+        self.accepted, self.accepted_by = msg, self.key.did
         self._commit(new, raw, msg.expires_at)
         return raw
 
     def reject(
-        self, *, reason: str, now: int, ttl: int = DEFAULT_TTL, id: str | None = None
+        self, *, reason: str, now: int, ttl: int = DEFAULT_TTL, id: str | None = None,
+        delegation: Sequence[bytes] | None = None,
     ) -> bytes:
         """End the negotiation: the buyer declines a proposal, the seller a counter or accept."""
         new = self._next(Kind.REJECT, self.role)
+        chain = self._own_chain(delegation, "negotiate", None, now)
         msg = Reject(
             id=id or new_id(), issued_at=now, expires_at=self._expiry(now, ttl),
-            intent_id=self.intent.id, in_reply_to=self.head, reason=reason,
+            intent_id=self.intent.id, in_reply_to=self.head, reason=reason, delegation=chain,
         )
         raw = seal(msg, self.key)
         self._commit(new, raw, None)
@@ -261,7 +290,11 @@ class Negotiation:
     def withdraw(
         self, *, reason: str, now: int, ttl: int = DEFAULT_TTL, id: str | None = None
     ) -> bytes:
-        """Either side leaves an open negotiation."""
+        """Either side leaves an open negotiation (an assistant rejects instead: a Withdraw
+        takes back the person's intent, which only the intent's key may do)."""
+        if self.delegated:
+            raise LocalProtocolError(
+                Reason.ACTION_NOT_DELEGATED, "an assistant rejects; only the person withdraws")
         new = self._next(Kind.WITHDRAW, self.role)
         msg = Withdraw(
             id=id or new_id(), issued_at=now, expires_at=self._expiry(now, ttl),
@@ -305,6 +338,37 @@ class Negotiation:
         self._commit(self._next(Kind.EXPIRE, self.role), None, None)
         return True
 
+    def _own_chain(self, delegation: Sequence[bytes] | None, action: Action,
+                   price: Money | None, now: int) -> list[bytes] | None:
+        """An assistant's chain for its next move, checked here exactly as the vendor
+        will check it, so that a move outside the delegation is never sent."""
+        if not self.delegated:
+            if delegation is not None and self.role is Role.SELLER:
+                raise LocalProtocolError(Reason.BAD_SCHEMA, "a seller carries no delegation")
+            return None if delegation is None else list(delegation)
+        if not delegation:
+            raise LocalProtocolError(
+                Reason.DELEGATION_BROKEN_CHAIN, "an assistant's move carries its chain")
+        try:
+            authority = self._authority(list(delegation), now)
+            if authority.delegate != self.key.did:
+                raise DelegationError(
+                    Reason.DELEGATION_BROKEN_CHAIN, "the chain ends at another delegate")
+            authorise(authority, action, category=self.intent.category, price=price)
+        except DelegationError as exc:
+            raise LocalProtocolError(exc.reason, exc.message) from exc
+        return list(delegation)
+
+    def _authority(self, links: list[bytes], now: int) -> Authority:
+        """Verify a chain from the intent's key; its first delegate is the named assistant."""
+        authority = verify_chain(links, root=self.intent_signer, now=now,
+                                 revocations=self.revocations)
+        if authority.chain[1] != self.intent.assistant:
+            raise DelegationError(
+                Reason.DELEGATION_BROKEN_CHAIN, "the chain does not start at the assistant "
+                "the intent names")
+        return authority
+
     # -- incoming ---------------------------------------------------------------------
 
     def receive(self, data: bytes, *, now: int) -> Verified:
@@ -326,7 +390,7 @@ class Negotiation:
         new = self._next(kind, peer)
         if self.is_open and now >= self.deadline:
             raise NegotiationError(Reason.EXPIRED, "the negotiation's deadline has passed")
-        self._check_sender(verified, kind)
+        self._check_sender(verified, kind, now)
         if getattr(msg, "intent_id", None) != self.intent.id:
             raise NegotiationError(Reason.WRONG_INTENT, "the message is about another intent")
         if kind is Kind.AGREEMENT:
@@ -343,15 +407,38 @@ class Negotiation:
         self._commit(new, raw, deadline)
         return verified
 
-    def _check_sender(self, verified: Verified, kind: Kind) -> None:
+    def _check_sender(self, verified: Verified, kind: Kind, now: int) -> None:
         if kind is Kind.AGREEMENT:
             return  # signer sets are checked against the agreement's parties
         if self.counterparty is None and kind is not Kind.OFFER:
             raise NegotiationError(Reason.WRONG_COUNTERPARTY, "no offer yet: no counterparty")
-        if self.counterparty is not None and verified.signer != self.counterparty:
-            raise NegotiationError(Reason.WRONG_COUNTERPARTY, "signed by another party")
         if verified.signer == self.key.did:
             raise NegotiationError(Reason.WRONG_COUNTERPARTY, "that message is our own")
+        chain = getattr(verified.message, "delegation", None)
+        if self.role is Role.BUYER:
+            if chain is not None:
+                raise NegotiationError(Reason.BAD_SCHEMA, "a seller's move carries no delegation")
+        elif chain is not None:
+            self._check_delegate(verified, kind, chain, now)
+            return
+        if self.counterparty is not None and verified.signer != self.counterparty:
+            raise NegotiationError(Reason.WRONG_COUNTERPARTY, "signed by another party")
+
+    def _check_delegate(self, verified: Verified, kind: Kind, chain: list[bytes], now: int
+                        ) -> None:
+        """Seller: a buyer move by an assistant holds only under a chain that covers it."""
+        msg = verified.message
+        actions: dict[Kind, Action] = {Kind.COUNTER: "counter", Kind.ACCEPT: "accept"}
+        action = actions.get(kind, "negotiate")
+        try:
+            authority = self._authority(chain, now)
+            if authority.delegate != verified.signer:
+                raise DelegationError(
+                    Reason.DELEGATION_BROKEN_CHAIN, "the chain ends at another delegate")
+            authorise(authority, action, category=self.intent.category,
+                      price=getattr(msg, "price", None))
+        except DelegationError as exc:
+            raise NegotiationError(exc.reason, exc.message) from exc
 
     def _apply(self, msg: Message, verified: Verified) -> None:
         if isinstance(msg, Offer):
@@ -368,7 +455,7 @@ class Negotiation:
             assert self.on_table is not None
             if msg.price != self.on_table.price:
                 raise NegotiationError(Reason.TERMS_MISMATCH, "accepted price was not offered")
-            self.accepted = msg
+            self.accepted, self.accepted_by = msg, verified.signer
 
     def _receive_agreement(self, verified: Verified, now: int) -> None:
         msg = verified.message
@@ -404,6 +491,7 @@ class Negotiation:
             raise error(Reason.TERMS_CONFLICT, conflicts[0].detail)
         vendor = self.key.did if self.role is Role.SELLER else self.counterparty
         price = self.accepted.price
+        agent = self.accepted_by if self.accepted_by != self.buyer else None
         return Agreement(
             id=id, issued_at=now, expires_at=now + ttl, intent_id=self.intent.id,
             intent_hash=self.intent_digest, offer_hash=self.offer_digest,
@@ -414,6 +502,7 @@ class Negotiation:
                 sku=self.first_offer.sku, quantity=self.first_offer.quantity, price=price,
                 customer=self.intent.terms, vendor=self.first_offer.terms,
             ),
+            agent=agent, delegation=self.accepted.delegation if agent else None,
         )
 
     def _check_round(self, round_: int, *, local: bool) -> None:

@@ -39,6 +39,7 @@ from protocol.messages import (
     Offer,
     Reject,
     ReplyTo,
+    Report,
     Revocation,
     Scope,
     Withdraw,
@@ -230,6 +231,53 @@ def transcript() -> dict[str, bytes]:
     }
 
 
+def assisted() -> dict[str, bytes]:
+    """An intent naming an assistant, which counters and accepts under its chain and
+    signs the agreement for the buyer (issue 4; specs/protocol.md, "Assistants")."""
+    intent = seal(_intent().model_copy(update={"id": "intent-0002", "assistant": ASSISTANT.did}),
+                  BUYER)
+    scope = Scope(categories=["outdoor.camping.tents"], max_price=Money(amount=20_000,
+                  currency=EUR), may_counter=True, may_accept=True)
+    link = _delegation(BUYER, ASSISTANT.did, scope, NOW + 60, "link-0001", None)
+    offer = seal(Offer(
+        id="offer-0002", issued_at=NOW + 1, expires_at=NOW + HOUR, intent_id="intent-0002",
+        in_reply_to=digest(intent), sku="TENT-UL2", title="Ultralight 2P tent", quantity=1,
+        price=Money(amount=21_900, currency=EUR), terms=VENDOR_TERMS,
+    ), VENDOR)
+    counter = seal(Counter(
+        id="counter-0003", issued_at=NOW + 2, expires_at=NOW + HOUR, intent_id="intent-0002",
+        in_reply_to=digest(offer), round=1, price=Money(amount=19_000, currency=EUR),
+        delegation=[link],
+    ), ASSISTANT)
+    price = Money(amount=19_000, currency=EUR)
+    accept = seal(Accept(
+        id="accept-0002", issued_at=NOW + 3, expires_at=NOW + HOUR, intent_id="intent-0002",
+        in_reply_to=digest(counter), price=price, delegation=[link],
+    ), ASSISTANT)
+    agreement = Agreement(
+        id="agreement-0002", issued_at=NOW + 5, expires_at=NOW + 365 * DAY,
+        intent_id="intent-0002", intent_hash=digest(intent), offer_hash=digest(offer),
+        accept_hash=digest(accept), buyer=BUYER.did, vendor=VENDOR.did, sku="TENT-UL2",
+        title="Ultralight 2P tent", quantity=1, price=price, customer_terms=TERMS,
+        vendor_terms=VENDOR_TERMS,
+        terms_hash=terms_hash(sku="TENT-UL2", quantity=1, price=price, customer=TERMS,
+                              vendor=VENDOR_TERMS),
+        agent=ASSISTANT.did, delegation=[link],
+    )
+    both = cose.add_signature(seal(agreement, VENDOR), ASSISTANT.seed)
+    report = seal(Report(
+        id="report-0001", issued_at=NOW + 6, expires_at=NOW + 30 * DAY, intent_id="intent-0002",
+        kind="note", text="Accepted 190.00 EUR: the best of 2 offers, under the cap of 200.00",
+        about=digest(accept),
+    ), ASSISTANT)
+    # The buyer's own signature where the agreement names an agent: not a party.
+    wrong = cose.add_signature(seal(agreement, VENDOR), BUYER.seed)
+    return {
+        "assisted-intent": intent, "assisted-counter": counter, "assisted-accept": accept,
+        "assisted-agreement": both, "report": report, "assisted-agreement-signed-by-buyer": wrong,
+    }
+
+
 def _others() -> dict[str, bytes]:
     reject = seal(Reject(
         id="reject-0001", issued_at=NOW + 1, expires_at=NOW + HOUR, intent_id="intent-0001",
@@ -271,10 +319,10 @@ def _tagged(tag: int, items: list[Any]) -> bytes:
 def envelope_vectors() -> list[dict[str, Any]]:
     from protocol.envelope import open as open_envelope
 
-    msgs = {**transcript(), **_others()}
+    msgs = {**transcript(), **_others(), **assisted()}
     vectors = []
     for name, raw in msgs.items():
-        if name == "agreement-vendor-only":
+        if name in ("agreement-vendor-only", "assisted-agreement-signed-by-buyer"):
             continue
         vectors.append({"name": name, "hex": raw.hex(), "now": NOW + 60})
 
@@ -298,6 +346,8 @@ def envelope_vectors() -> list[dict[str, Any]]:
         ("oversized envelope", _tagged(18, [protected, {}, b"\x00" * 70_000, sig]), NOW),
         ("not a COSE structure", encode({"type": "intent"}), NOW),
         ("unknown tag", _tagged(17, [protected, {}, encode(payload), sig]), NOW),
+        ("agreement naming an agent, signed by the buyer instead",
+         msgs["assisted-agreement-signed-by-buyer"], NOW + 60),
         ("three-element array", _tagged(18, [protected, {}, encode(payload)]), NOW),
         ("detached payload", _tagged(18, [protected, {}, None, sig]), NOW),
         ("alg ES256 instead of EdDSA", sign_with({1: -7, 4: BUYER.did.encode()}, {}), NOW),
