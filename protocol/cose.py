@@ -137,17 +137,27 @@ def _signer_of_protected(protected: bytes) -> str:
 
 
 def _signer_uncached(protected: Any, unprotected: Any) -> str:
-    prot, unprot = _header_map(protected, unprotected)
+    prot, did = _structure(protected, unprotected)
     if prot.get(ALG) != EDDSA:
-        why = "in the unprotected header" if ALG in unprot else f"{prot.get(ALG)!r}"
+        why = "in the unprotected header" if ALG in unprotected else f"{prot.get(ALG)!r}"
         raise EnvelopeError(Reason.BAD_ALGORITHM, f"algorithm must be EdDSA (-8), got {why}")
+    unknown = [c for c in prot.get(CRIT, ()) if c not in _UNDERSTOOD]
+    if unknown:
+        raise EnvelopeError(Reason.UNKNOWN_CRITICAL_HEADER, f"critical headers {unknown}")
+    return did
+
+
+def _structure(protected: Any, unprotected: Any) -> tuple[dict[Any, Any], str]:
+    """The structure checks of one signer's headers, which come before the algorithm's."""
+    prot, unprot = _header_map(protected, unprotected)
+    extra = set(unprot) - {KID, ALG}  # ALG is reported as an algorithm fault, just after
+    if extra:
+        # Our profile leaves only the kid unprotected (RFC 9052 puts crit in the
+        # protected bucket); anything else unprotected could be changed unseen.
+        raise EnvelopeError(Reason.BAD_STRUCTURE, f"unprotected header labels {sorted(extra)}")
     crit = prot.get(CRIT)
-    if crit is not None:
-        if not isinstance(crit, list) or not crit:
-            raise EnvelopeError(Reason.BAD_STRUCTURE, "crit must be a non-empty array")
-        unknown = [c for c in crit if c not in _UNDERSTOOD]
-        if unknown:
-            raise EnvelopeError(Reason.UNKNOWN_CRITICAL_HEADER, f"critical headers {unknown}")
+    if crit is not None and (not isinstance(crit, list) or not crit):
+        raise EnvelopeError(Reason.BAD_STRUCTURE, "crit must be a non-empty array")
     kid = prot.get(KID, unprot.get(KID))
     if not isinstance(kid, bytes):
         raise EnvelopeError(Reason.BAD_STRUCTURE, "no key id (label 4) naming the signer")
@@ -156,7 +166,7 @@ def _signer_uncached(protected: Any, unprotected: Any) -> str:
         public_key_from_did(did)
     except (UnicodeDecodeError, DidError) as exc:
         raise EnvelopeError(Reason.BAD_STRUCTURE, "the key id is not a did:key") from exc
-    return did
+    return prot, did
 
 
 def parse(data: bytes) -> Signed:
@@ -169,6 +179,11 @@ def parse(data: bytes) -> Signed:
         obj = loads_wellformed(data, max_size=MAX_ENVELOPE_SIZE, allow_tags=True)
     except EncodingError as exc:
         raise EnvelopeError(exc.reason, exc.message) from exc
+    if not data.startswith((b"\xd2", b"\xd8\x62", b"\x84")):
+        # Checked on the bytes: cbor2 silently drops some outer tags (55799, 28), which
+        # would let one signed message travel under several digests.
+        raise EnvelopeError(Reason.BAD_STRUCTURE, "an envelope is a COSE_Sign1 (tag 18), a "
+                            "COSE_Sign (tag 98) or an untagged COSE array")
     tag: int | None = None
     if isinstance(obj, cbor2.CBORTag):
         tag, obj = obj.tag, obj.value
@@ -180,19 +195,18 @@ def parse(data: bytes) -> Signed:
     if not isinstance(payload, bytes):
         raise EnvelopeError(Reason.BAD_STRUCTURE, "the payload must be attached as a bstr")
     if tag == TAG_SIGN1 or (tag is None and isinstance(last, bytes)):
-        signer = _signer(protected, unprotected)
         if not isinstance(last, bytes):
             raise EnvelopeError(Reason.BAD_STRUCTURE, "the signature must be a bstr")
+        signer = _signer(protected, unprotected)
         return Signed(protected, payload, (Signature(protected, signer, last),), multi=False)
     _header_map(protected, unprotected)
     if not isinstance(last, list) or not 1 <= len(last) <= MAX_SIGNERS:
         raise EnvelopeError(Reason.BAD_STRUCTURE, f"COSE_Sign needs 1 to {MAX_SIGNERS} signatures")
-    sigs = []
-    for entry in last:
+    for entry in last:  # every signature's structure before any signature's algorithm
         if not isinstance(entry, list) or len(entry) != 3 or not isinstance(entry[2], bytes):
             raise EnvelopeError(Reason.BAD_STRUCTURE, "a COSE_Signature is [prot, unprot, sig]")
-        signer = _signer(entry[0], entry[1])
-        sigs.append(Signature(entry[0], signer, entry[2]))
+        _structure(entry[0], entry[1])
+    sigs = [Signature(entry[0], _signer(entry[0], entry[1]), entry[2]) for entry in last]
     if len({s.signer for s in sigs}) != len(sigs):
         raise EnvelopeError(Reason.BAD_STRUCTURE, "the same key signed twice")
     return Signed(protected, payload, tuple(sigs), multi=True)

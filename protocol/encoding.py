@@ -55,9 +55,9 @@ def _bad_type(obj: Any) -> EncodingError:
 def _walk(obj: Any, *, allow_tags: bool, depth: int) -> Any:
     """Check `obj` holds only the types intentcast uses; return it as plain lists
     and dicts with maps in deterministic order."""
-    if depth > MAX_DEPTH:
-        raise EncodingError(Reason.TOO_DEEP, f"nesting deeper than {MAX_DEPTH}")
     kind = type(obj)
+    if depth >= MAX_DEPTH and kind in _CONTAINERS:
+        raise EncodingError(Reason.TOO_DEEP, f"nesting deeper than {MAX_DEPTH}")
     if kind is str or kind is bytes or kind is bool or obj is None:
         return obj
     if kind is int:
@@ -96,9 +96,11 @@ def _check_canonical(obj: Any, depth: int) -> None:
     Runs for every payload an agent receives, hence the flat loops: it is the
     largest cost of `envelope.open` after the signature itself.
     """
-    if depth > MAX_DEPTH:
-        raise EncodingError(Reason.TOO_DEEP, f"nesting deeper than {MAX_DEPTH}")
     kind = type(obj)
+    if depth >= MAX_DEPTH and kind in _CONTAINERS:
+        # Counted in containers, whatever sits innermost: 17 nested arrays are too
+        # deep whether they end in an integer, a string or nothing at all.
+        raise EncodingError(Reason.TOO_DEEP, f"nesting deeper than {MAX_DEPTH}")
     if kind is dict:
         previous: tuple[int, int, bytes] | None = None
         for k, v in obj.items():
@@ -130,6 +132,7 @@ def _check_canonical(obj: Any, depth: int) -> None:
 
 
 _LEAVES = frozenset({str, bytes, bool, type(None)})
+_CONTAINERS = frozenset({dict, list, tuple, cbor2.frozendict, cbor2.CBORTag})
 
 
 def encode(obj: Any) -> bytes:

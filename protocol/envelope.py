@@ -113,7 +113,7 @@ def parse_message(payload: bytes) -> Message:
         raise EnvelopeError(exc.reason, f"payload: {exc.message}") from exc
     if not isinstance(obj, dict):
         raise EnvelopeError(Reason.BAD_SCHEMA, "the payload is not a map")
-    if obj.get("v") != PROTOCOL_VERSION:
+    if type(obj.get("v")) is not int or obj.get("v") != PROTOCOL_VERSION:  # not True
         raise EnvelopeError(Reason.UNSUPPORTED_VERSION, f"protocol version {obj.get('v')!r}")
     if obj.get("type") not in MESSAGE_TYPES:
         raise EnvelopeError(Reason.BAD_SCHEMA, f"unknown message type {obj.get('type')!r}")

@@ -119,7 +119,7 @@ class ReplyTo(_Model):
     """Where vendors open the negotiation stream: a libp2p peer id and addresses."""
 
     peer_id: Annotated[str, StringConstraints(pattern=r"^[1-9A-HJ-NP-Za-km-z]{32,64}$")]
-    addrs: list[Annotated[str, StringConstraints(pattern=r"^/\S{1,255}$")]] = Field(
+    addrs: list[Annotated[str, StringConstraints(pattern=r"^/[!-~]{1,255}$")]] = Field(
         default_factory=list, max_length=8
     )
 

@@ -470,3 +470,28 @@ def test_an_envelope_over_the_size_limit_is_refused() -> None:
     fits = cose.sign1(b"\x00" * (64 * 1024 - 200), ALICE.seed)
     assert len(fits) <= 64 * 1024
     assert cose.verify(fits).signatures[0].signer == ALICE.did
+
+
+# --- refusals added after the first review --------------------------------------------------
+
+
+@pytest.mark.parametrize("unprotected", [{2: [99], 99: 1}, {99: 1}, {2: [4]}])
+def test_only_the_kid_may_travel_unprotected(unprotected: dict[int, Any]) -> None:
+    # crit belongs in the protected bucket (RFC 9052 §3.1); anything else unprotected
+    # could be changed without breaking the signature.
+    _refused(cose.sign1(PAYLOAD, ALICE.seed, unprotected=unprotected), Reason.BAD_STRUCTURE)
+
+
+@pytest.mark.parametrize("prefix", [b"\xd9\xd9\xf7", b"\xd8\x1c"])
+def test_an_extra_outer_tag_is_refused(prefix: bytes) -> None:
+    # cbor2 drops tags 55799 and 28 silently; one signed message must have one digest.
+    _refused(prefix + cose.sign1(PAYLOAD, ALICE.seed), Reason.BAD_STRUCTURE)
+
+
+def test_structure_is_checked_before_the_algorithm() -> None:
+    es256 = _header((1, -7), (4, KID_ALICE))
+    _refused(_handmade(es256, {}, PAYLOAD, ALICE, signature=7), Reason.BAD_STRUCTURE)
+    _refused(_handmade(_header((1, -7), (4, b"alice")), {}, PAYLOAD, ALICE),
+             Reason.BAD_STRUCTURE)
+    _refused(_handmade(_header((1, -7)), {}, PAYLOAD, ALICE), Reason.BAD_STRUCTURE)
+    _refused(_handmade(es256, {}, PAYLOAD, ALICE), Reason.BAD_ALGORITHM)

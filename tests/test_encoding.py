@@ -461,3 +461,14 @@ def test_encode_then_decode_is_the_identity(value: Any) -> None:
     back = decode(data)
     assert back == value
     assert encode(back) == data
+
+
+@pytest.mark.parametrize("innermost", ["f6", "60", "40", "f5", "80", "a0"])
+def test_depth_counts_containers_whatever_sits_innermost(innermost: str) -> None:
+    inside = "81" * (MAX_DEPTH - 1) if innermost in ("80", "a0") else "81" * MAX_DEPTH
+    decode(bytes.fromhex(inside + innermost))  # exactly 16 containers
+    with pytest.raises(EncodingError) as err:
+        decode(bytes.fromhex("81" + inside + innermost))
+    assert err.value.reason is Reason.TOO_DEEP
+    with pytest.raises(EncodingError):
+        encode(cbor2.loads(bytes.fromhex("81" + inside + innermost)))

@@ -599,3 +599,11 @@ def test_not_yet_valid_is_checked_before_replay() -> None:
     open_envelope(raw, now=NOW, seen=guard)
     refused(raw, Reason.NOT_YET_VALID, now=NOW - 301, seen=guard)
     refused(raw, Reason.REPLAY, now=NOW - 300, seen=guard)
+
+
+def test_a_version_of_true_is_not_version_one() -> None:
+    body = payload_map()
+    body["v"] = True  # CBOR 0xf5; Python's True == 1 must not let it through
+    with pytest.raises(EnvelopeError) as err:
+        open_envelope(resign(body), now=NOW)
+    assert err.value.reason is Reason.UNSUPPORTED_VERSION

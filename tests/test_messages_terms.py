@@ -706,3 +706,20 @@ def test_an_agreement_must_carry_the_right_terms_hash() -> None:
 def test_an_agreement_needs_two_different_parties() -> None:
     with pytest.raises(ValidationError):
         agreement(vendor=BUYER.did)
+
+
+def test_reply_addresses_are_printable_ascii_as_the_cddl_says() -> None:
+    with pytest.raises(ValidationError):
+        ReplyTo(peer_id=PEER, addrs=["/ip4/é"])
+    assert ReplyTo(peer_id=PEER, addrs=["/ip4/127.0.0.1/tcp/1"]).addrs
+
+
+@pytest.mark.parametrize("code", ["XCG", "VED"])
+def test_recent_iso_4217_codes_are_known(code: str) -> None:
+    assert Money(amount=1, currency=code).currency == code
+
+
+@pytest.mark.parametrize("text", ["\u0661\u0662", "\u00b2", "1.\u0665"])
+def test_amounts_are_ascii_digits_only(text: str) -> None:
+    with pytest.raises(ValueError, match="is not an amount"):
+        parse_amount(text, "EUR")
