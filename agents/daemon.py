@@ -27,8 +27,9 @@ from protocol.identity import KeyPair, MasterKey
 from . import home as homes
 from .api import create_app
 from .catalog import load as load_catalog
+from .desk import Desk
 from .init_cmd import HOST_SEED, MASTER_SEED, VENDOR_SEED, open_store
-from .p2p import NegotiationStream, Node
+from .p2p import ASSISTANT_PROTOCOL, NegotiationStream, Node
 from .person import STEP_TIMEOUT, PersonAgent
 from .policy import load_policy
 from .store import Store
@@ -66,6 +67,9 @@ class NodeNetwork:
 
     async def publish_intent(self, data: bytes) -> None:
         await self.node.publish_intent(data)
+
+    async def publish_revocation(self, data: bytes) -> None:
+        await self.node.publish_revocation(data)
 
     async def open_negotiation(self, peer_id: str, addrs: list[str]) -> StreamChannel:
         return StreamChannel(await self.node.open_negotiation(peer_id, addrs))
@@ -114,12 +118,15 @@ async def _person_main(home: Path, store: Store, config: homes.Config, token: st
     node = Node(_secret(store, HOST_SEED), listen=listen or config.listen,
                 bootstrap=[*config.bootstrap, *bootstrap], enable_mdns=mdns or config.mdns)
     async with node:
-        agent = PersonAgent(store, master, NodeNetwork(node), step_timeout=step_timeout)
+        desk = Desk(store, master, NodeNetwork(node))
+        agent = PersonAgent(store, master, NodeNetwork(node), step_timeout=step_timeout,
+                            desk=desk)
 
         async def handle(stream: NegotiationStream) -> None:
             await agent.handle_channel(StreamChannel(stream))
 
         node.set_negotiation_handler(handle)
+        node.set_stream_handler(ASSISTANT_PROTOCOL, desk.handle)
         app = create_app(agent, token, lambda: _status(node), node.wait_for_topic_peers)
         hyper = HypercornConfig()
         port = config.api_port if api_port is None else api_port
@@ -132,6 +139,7 @@ async def _person_main(home: Path, store: Store, config: homes.Config, token: st
             await stop.wait()
 
         async with trio.open_nursery() as nursery:
+            nursery.start_soon(desk.watch_expiry)
             binds = await nursery.start(
                 partial(serve, app, hyper, shutdown_trigger=shutdown_trigger)  # type: ignore[arg-type]
             )
@@ -171,7 +179,9 @@ async def _vendor_main(store: Store, config: homes.Config, catalog: Any, policy:
     async with node, trio.open_nursery() as nursery:
         node.on_drop = lambda reason, topic: _announce(
             {"event": "dropped", "reason": reason, "topic": topic})
-        agent = VendorAgent(store, key, catalog, policy, NodeNetwork(node))
+        agent = VendorAgent(store, key, catalog, policy, NodeNetwork(node),
+                            on_refused=lambda event: _announce({"event": "refused", **event}))
+        nursery.start_soon(_learn_revocations, await node.subscribe_revocations(), agent)
         for topic in sorted(catalog.topics):
             intents = await node.subscribe_intents(topic)
             nursery.start_soon(_answer_all, intents, agent, nursery)
@@ -187,6 +197,14 @@ async def _answer_all(intents: Any, agent: VendorAgent, nursery: trio.Nursery) -
     async for verified in intents:
         _announce({"event": "intent", "id": verified.message.id, "signer": verified.signer})
         nursery.start_soon(agent.on_intent, verified)
+
+
+async def _learn_revocations(revocations: Any, agent: VendorAgent) -> None:
+    verified: Verified
+    async for verified in revocations:
+        if agent.learn_revocation(verified):
+            _announce({"event": "revocation", "digest": verified.digest.hex(),
+                       "signer": verified.signer})
 
 
 def _announce(event: dict[str, Any]) -> None:

@@ -50,7 +50,7 @@ from libp2p.tools.anyio_service import background_trio_service
 from protocol import envelope
 from protocol.envelope import ReplayGuard, Verified
 from protocol.errors import IntentcastError
-from protocol.messages import Intent
+from protocol.messages import Intent, Revocation
 
 from .frames import FrameError, FrameReader, encode_frame
 
@@ -64,6 +64,8 @@ DELIVERY_QUEUE = 4096
 OUTBOUND_HIGH_WATER = 24
 PEERSTORE_TTL = 3600
 
+ASSISTANT_PROTOCOL = TProtocol("/intentcast/assistant/1")
+"""An assistant's requests to the person's daemon (hello, renew, record)."""
 NegotiationHandler = Callable[["NegotiationStream"], Awaitable[None]]
 
 
@@ -95,6 +97,16 @@ class NegotiationStream:
         self._node = node
         self._reader = FrameReader(_EofAsEmpty(stream))
         self.remote_peer_id = str(stream.muxed_conn.peer_id)
+
+    @property
+    def remote_public_key(self) -> bytes | None:
+        """The remote's Ed25519 key, as Noise authenticated it (None for other key types)."""
+        try:
+            key = self._stream.muxed_conn.peer_id.extract_public_key()
+        except Exception:
+            return None
+        raw = key.to_bytes() if key is not None else b""
+        return raw if len(raw) == 32 else None
 
     async def send(self, data: bytes) -> None:
         await self._stream.write(encode_frame(data))
@@ -181,6 +193,7 @@ class Node:
         self._stack = AsyncExitStack()
         self._nursery: trio.Nursery | None = None
         self._handler: NegotiationHandler | None = None
+        self._handlers: dict[str, NegotiationHandler] = {}
         self._validated: set[str] = set()
 
     # -- lifecycle ----------------------------------------------------------------------
@@ -258,8 +271,12 @@ class Node:
             except IntentcastError as exc:
                 self.drop(exc.reason.value, topic)
                 return False
-            if isinstance(verified.message, Intent) and intent_topic(
-                    verified.message.category) != topic:
+            message_ = verified.message
+            if topic == REVOCATION_TOPIC:
+                if not isinstance(message_, Revocation):
+                    self.drop("wrong_topic", topic)
+                    return False
+            elif not isinstance(message_, Intent) or intent_topic(message_.category) != topic:
                 self.drop("wrong_topic", topic)
                 return False
             return True
@@ -273,7 +290,21 @@ class Node:
 
     async def subscribe_intents(self, category: str) -> AsyncIterator[Verified]:
         """Verified intents on `category`'s topic, as they arrive."""
-        topic = intent_topic(category)
+        return await self._subscribe(intent_topic(category))
+
+    async def subscribe_revocations(self) -> AsyncIterator[Verified]:
+        """Verified revocations, as they arrive (whether they count is the chain's business)."""
+        return await self._subscribe(REVOCATION_TOPIC)
+
+    async def publish_revocation(self, data: bytes) -> None:
+        verified = envelope.open(data, now=int(self.now()))
+        if not isinstance(verified.message, Revocation):
+            raise ValueError("only revocations go on the revocation topic")
+        self._watch(REVOCATION_TOPIC)
+        await self._wait_for_outbound_room()
+        await self.pubsub.publish(REVOCATION_TOPIC, data)
+
+    async def _subscribe(self, topic: str) -> AsyncIterator[Verified]:
         self._watch(topic)
         subscription = await self.pubsub.subscribe(topic)
         send, receive = trio.open_memory_channel[rpc_pb2.Message](DELIVERY_QUEUE)
@@ -322,6 +353,36 @@ class Node:
     def set_negotiation_handler(self, handler: NegotiationHandler) -> None:
         self._handler = handler
 
+    def set_stream_handler(self, protocol: str, handler: NegotiationHandler) -> None:
+        """Serve another framed-envelope protocol (the assistant desk) with `handler`."""
+        self._handlers[protocol] = handler
+
+        async def serve(stream: INetStream) -> None:
+            channel = NegotiationStream(stream, self)
+            try:
+                await handler(channel)
+            except Exception:  # one peer's stream must never take the node down
+                self.drop("handler_error")
+                log.exception("%s handler failed", protocol)
+                await channel._reset()
+
+        self.host.set_stream_handler(TProtocol(protocol), serve)
+
+    async def open_stream(self, peer_id: str, addrs: list[str], protocol: str
+                          ) -> NegotiationStream:
+        """Open a framed stream of `protocol` to a peer, dialling `addrs` if need be."""
+        peer = ID.from_base58(peer_id)
+        maddrs: list[Any] = []
+        for addr in addrs:
+            try:
+                maddrs.append(multiaddr.Multiaddr(addr))
+            except Exception:
+                continue
+        if maddrs:
+            await self.host.connect(PeerInfo(peer, maddrs))
+        stream = await self.host.new_stream(peer, [TProtocol(protocol)])
+        return NegotiationStream(stream, self)
+
     async def _on_stream(self, stream: INetStream) -> None:
         channel = NegotiationStream(stream, self)
         if self._handler is None:
@@ -336,14 +397,4 @@ class Node:
 
     async def open_negotiation(self, peer_id: str, addrs: list[str]) -> NegotiationStream:
         """Open a negotiation stream to a peer, dialling one of `addrs` if not connected."""
-        peer = ID.from_base58(peer_id)
-        maddrs: list[Any] = []
-        for addr in addrs:
-            try:
-                maddrs.append(multiaddr.Multiaddr(addr))
-            except Exception:
-                continue
-        if maddrs:
-            await self.host.connect(PeerInfo(peer, maddrs))
-        stream = await self.host.new_stream(peer, [NEGOTIATE_PROTOCOL])
-        return NegotiationStream(stream, self)
+        return await self.open_stream(peer_id, addrs, NEGOTIATE_PROTOCOL)

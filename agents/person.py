@@ -23,8 +23,9 @@ from typing import Protocol
 import trio
 
 from protocol import cose, envelope
+from protocol.envelope import Verified
 from protocol.errors import IntentcastError, LocalProtocolError
-from protocol.identity import MasterKey
+from protocol.identity import KeyPair, MasterKey
 from protocol.messages import (
     Agreement,
     Constraints,
@@ -40,6 +41,7 @@ from protocol.negotiation import Negotiation, Role, State
 from protocol.terms import CustomerTerms, check
 
 from . import audit
+from .desk import Desk, DeskError
 from .store import Store, StoredAgreement, StoredIntent, StoredNegotiation
 
 log = logging.getLogger("intentcast.person")
@@ -91,6 +93,8 @@ class IntentRequest:
     disclosed: dict[str, str] = field(default_factory=dict)
     expires_in: int = 3600
     terms: CustomerTerms = field(default_factory=lambda: DEFAULT_TERMS)
+    assistant: str | None = None
+    """An assistant's DID: it negotiates for the person under their grant to it."""
 
 
 @dataclass
@@ -100,6 +104,8 @@ class Session:
     channel: Channel
     changed: trio.Event = field(default_factory=trio.Event)
     failure: str = ""
+    first: Verified | None = None
+    """The offer that opened the negotiation, verified."""
 
     def notify(self) -> None:
         self.changed.set()
@@ -110,8 +116,10 @@ class PersonAgent:
     def __init__(
         self, store: Store, master: MasterKey, network: Network, *,
         clock: Callable[[], float] = time.time, step_timeout: float = STEP_TIMEOUT,
+        desk: Desk | None = None,
     ) -> None:
         self.store = store
+        self.desk = desk
         self.master = master
         self.network = network
         self.clock = clock
@@ -131,6 +139,14 @@ class PersonAgent:
         location = None
         if req.country or req.postcode_prefix:
             location = Location(country=req.country, postcode_prefix=req.postcode_prefix)
+        reply_to = ReplyTo(peer_id=self.network.peer_id, addrs=self.network.multiaddrs()[:8])
+        if req.assistant is not None:
+            if self.desk is None:
+                raise AgentError(409, "this agent has no assistant desk")
+            try:
+                reply_to = self.desk.reply_to(req.assistant, req.category)
+            except DeskError as exc:
+                raise AgentError(exc.status, exc.message) from exc
         try:
             intent = Intent(
                 id=new_id(), issued_at=now, expires_at=now + req.expires_in,
@@ -140,9 +156,8 @@ class PersonAgent:
                     else Money(amount=req.max_price, currency=req.currency),
                     quantity=req.quantity, location=location,
                 ),
-                disclosed=req.disclosed, terms=req.terms,
-                reply_to=ReplyTo(peer_id=self.network.peer_id,
-                                 addrs=self.network.multiaddrs()[:8]),
+                disclosed=req.disclosed, terms=req.terms, reply_to=reply_to,
+                assistant=req.assistant,
             )
         except ValueError as exc:  # pydantic's ValidationError is a ValueError
             raise AgentError(422, f"the intent is not valid: {_first_line(exc)}") from exc
@@ -152,9 +167,12 @@ class PersonAgent:
         self.store.save_intent(stored, audit_data={
             "intent_id": intent.id, "signer": key.did, "category": intent.category,
             "disclosed": sorted(intent.disclosed), "terms": intent.terms.model_dump(),
+            **({"assistant": req.assistant} if req.assistant else {}),
         })
         self.store.record_envelope(raw, digest=digest(raw), type="intent", direction="out",
                                    at=now, intent_id=intent.id)
+        if req.assistant is not None and self.desk is not None:
+            await self.desk.announce(stored, req.assistant)  # before vendors can call it
         await self.network.publish_intent(raw)
         return stored
 
@@ -208,8 +226,9 @@ class PersonAgent:
         if n.state is not State.BUYER_TURN:
             raise AgentError(409, f"offer {ref} is waiting for the vendor ({n.state.value})")
         currency = n.on_table.price.currency if n.on_table else "EUR"
+        chain = await self._delegation(n)
         raw = self._act(lambda: n.counter(price=Money(amount=price, currency=currency),
-                                          now=self.now(), note=note))
+                                          now=self.now(), note=note, delegation=chain))
         await self._send(session, raw)
         await self._await_change(session, lambda: n.state is not State.SELLER_TURN)
         return self._stored(ref)
@@ -217,7 +236,8 @@ class PersonAgent:
     async def accept(self, ref: str) -> StoredAgreement:
         session = self._session(ref)
         n = session.negotiation
-        raw = self._act(lambda: n.accept(now=self.now()))
+        chain = await self._delegation(n)
+        raw = self._act(lambda: n.accept(now=self.now(), delegation=chain))
         with self.store.transaction() as db:
             audit.append(db, at=self.now(), kind="offer_accepted", data={
                 "ref": ref, "intent_id": n.intent.id, "vendor": n.counterparty or "",
@@ -233,9 +253,27 @@ class PersonAgent:
 
     async def reject(self, ref: str, reason: str) -> StoredNegotiation:
         session = self._session(ref)
-        raw = self._act(lambda: session.negotiation.reject(reason=reason, now=self.now()))
+        chain = await self._delegation(session.negotiation)
+        raw = self._act(lambda: session.negotiation.reject(reason=reason, now=self.now(),
+                                                           delegation=chain))
         await self._send(session, raw)
         return self._stored(ref)
+
+    # -- what an assistant's agent changes (agents/assistant_agent.py) ---------------------
+
+    def _buyer_key(self, stored: StoredIntent) -> KeyPair:
+        """The key that negotiates for this intent: the person's, made for it alone."""
+        return self.master.intent_key(stored.nonce)
+
+    async def _delegation(self, n: Negotiation) -> list[bytes] | None:
+        """The chain a move carries: none when the person acts with the intent's key."""
+        return None
+
+    async def _sent(self, session: Session, raw: bytes) -> None:
+        """Called after each envelope we sent on a negotiation."""
+
+    async def _received(self, session: Session, verified: Verified) -> None:
+        """Called after each counterparty envelope the negotiation accepted."""
 
     def _act(self, step: Callable[[], bytes]) -> bytes:
         try:
@@ -273,6 +311,8 @@ class PersonAgent:
         self.sessions[session.ref] = session
         try:
             await self._refuse_conflicts(session)
+            if session.first is not None:
+                await self._received(session, session.first)
             n = session.negotiation
             while n.is_open:
                 data = None
@@ -294,6 +334,7 @@ class PersonAgent:
                 if n.state is State.SELLER_SIGNED:
                     await self._countersign(session)
                 self._save(session)
+                await self._received(session, verified)
         finally:
             self.sessions.pop(session.ref, None)
             still_open = session.negotiation.is_open
@@ -313,13 +354,14 @@ class PersonAgent:
         stored = self.store.intent(offer.intent_id)
         if stored is None or stored.state != "open" or now >= stored.expires_at:
             return None
-        n = Negotiation(Role.BUYER, self.master.intent_key(stored.nonce), stored.raw, now=now)
+        n = Negotiation(Role.BUYER, self._buyer_key(stored), stored.raw, now=now)
         try:
-            n.receive(first, now=now)
+            first_verified = n.receive(first, now=now)
         except IntentcastError as exc:
             log.info("refused an offer for %s: %s", offer.intent_id, exc)
             return None
-        session = Session(ref=digest(first)[:6].hex(), negotiation=n, channel=channel)
+        session = Session(ref=digest(first)[:6].hex(), negotiation=n, channel=channel,
+                          first=first_verified)
         self._record(n, first, "in", "offer")
         self._save(session)
         self._offers_changed.set()
@@ -362,6 +404,8 @@ class PersonAgent:
         except Exception as exc:  # a vanished peer: the negotiation cannot go on
             session.failure = f"the vendor is unreachable ({type(exc).__name__})"
             log.info("offer %s: send failed: %s", session.ref, exc)
+        else:
+            await self._sent(session, raw)
         session.notify()
 
     def _record(self, n: Negotiation, raw: bytes, direction: str, kind: str) -> None:

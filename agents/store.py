@@ -79,6 +79,25 @@ MIGRATIONS: list[str] = [
     CREATE INDEX negotiations_by_intent ON negotiations (intent_id);
     CREATE TABLE stock (sku TEXT PRIMARY KEY, remaining INTEGER NOT NULL CHECK (remaining >= 0));
     """,
+    # 3: fourth parties: the person's grants to assistants and the short links issued
+    """
+    CREATE TABLE grants (
+        id TEXT PRIMARY KEY,
+        assistant TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL,
+        revoked_at INTEGER,
+        raw BLOB NOT NULL
+    );
+    CREATE TABLE links (
+        digest BLOB PRIMARY KEY,
+        grant_id TEXT NOT NULL,
+        intent_id TEXT NOT NULL,
+        expires_at INTEGER NOT NULL,
+        raw BLOB NOT NULL
+    );
+    CREATE INDEX links_by_grant ON links (grant_id, expires_at);
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

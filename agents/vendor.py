@@ -18,10 +18,11 @@ from typing import Protocol
 import trio
 
 from protocol import cose, envelope
+from protocol.delegation import Revocations
 from protocol.envelope import Verified
-from protocol.errors import IntentcastError
+from protocol.errors import IntentcastError, Reason
 from protocol.identity import KeyPair
-from protocol.messages import Accept, Agreement, Counter, Intent, Money, digest
+from protocol.messages import Accept, Agreement, Counter, Intent, Money, Revocation, digest
 from protocol.negotiation import Negotiation, Role, State
 
 from .catalog import Catalog, Item
@@ -32,6 +33,12 @@ from .store import Store, StoredAgreement, StoredNegotiation
 log = logging.getLogger("intentcast.vendor")
 
 MAX_CONCURRENT_NEGOTIATIONS = 64
+DELEGATION_REASONS = frozenset(r.value for r in (
+    Reason.DELEGATION_BROKEN_CHAIN, Reason.DELEGATION_WIDENED, Reason.DELEGATION_EXPIRED,
+    Reason.DELEGATION_NOT_YET_VALID, Reason.DELEGATION_REVOKED,
+    Reason.DELEGATION_UNKNOWN_CONSTRAINT, Reason.OUT_OF_SCOPE_CATEGORY, Reason.OVER_PRICE_CAP,
+    Reason.ACTION_NOT_DELEGATED, Reason.FIELD_NOT_DELEGATED,
+))
 CONNECT_TIMEOUT = 10.0
 
 
@@ -43,8 +50,12 @@ class VendorAgent:
     def __init__(
         self, store: Store, key: KeyPair, catalog: Catalog, policy: PricingPolicy,
         network: VendorNetwork, *, clock: Callable[[], float] = time.time,
+        on_refused: Callable[[dict[str, str]], None] = lambda _: None,
     ) -> None:
         self.store = store
+        self.revocations = Revocations()
+        """Delegation revocations heard on the network; checked on every assistant move."""
+        self.on_refused = on_refused
         self.key = key
         self.catalog = catalog
         self.policy = policy
@@ -57,6 +68,14 @@ class VendorAgent:
 
     def now(self) -> int:
         return int(self.clock())
+
+    def learn_revocation(self, verified: Verified) -> bool:
+        """Keep a revocation of a delegation heard on the network; True if it was one."""
+        message = verified.message
+        if not isinstance(message, Revocation) or message.target_type != "delegation":
+            return False
+        self.revocations.add(verified)
+        return True
 
     def choose(self, intent: Intent) -> tuple[Item, int] | None:
         """The item to offer and its opening price, or None when we have nothing to say."""
@@ -91,7 +110,7 @@ class VendorAgent:
                          ) -> None:
         now = self.now()
         seller = Negotiation(Role.SELLER, self.key, intent_raw, now=now,
-                             max_rounds=self.catalog.max_rounds)
+                             max_rounds=self.catalog.max_rounds, revocations=self.revocations)
         offer = seller.offer(
             sku=item.sku, title=item.title, quantity=intent.constraints.quantity,
             price=Money(amount=price, currency=self.catalog.currency),
@@ -135,6 +154,15 @@ class VendorAgent:
                 verified = seller.receive(data, now=self.now())
             except IntentcastError as exc:
                 log.info("offer %s: refused a message: %s", ref, exc)
+                if exc.reason.value in DELEGATION_REASONS:
+                    # An assistant acted outside what the person signed: say so, and stop.
+                    self.on_refused({"ref": ref, "reason": exc.reason.value,
+                                     "message": exc.message})
+                    refusal = seller.withdraw(reason=f"{exc.reason.value}: {exc.message}"[:280],
+                                              now=self.now())
+                    self._record(seller, refusal, "out", "withdraw")
+                    await channel.send(refusal)
+                    break
                 continue
             message = verified.message
             self._record(seller, data, "in", message.type)

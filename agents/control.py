@@ -1,0 +1,124 @@
+"""The assistant ↔ person's daemon protocol, `/intentcast/assistant/1`.
+
+Frames as on the negotiation stream (specs/protocol.md §9), each holding one
+deterministic-CBOR map with an `op`. The assistant opens every stream, so it
+needs no address of its own on the person's side, and the peer id Noise
+authenticated is its key: the daemon serves only peers whose key is the
+delegate of a live grant.
+
+- `hello` {grant, addrs}: the stream stays open as the event stream; the
+  daemon answers `welcome` {intents: [{intent, link}]}, then sends `intent`
+  {intent, link}, `expiring` {intent_id} and `revoked` {grant_id} as they happen.
+- `renew` {intent_id}: answered `link` {link}, or `error` {error}.
+- `record` {envelope}: a copy of what the assistant sent or received, for the
+  person's store and audit log; answered `ok` or `error`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError
+
+from protocol.encoding import decode, encode
+from protocol.errors import EncodingError
+
+Bytes = Annotated[bytes, Field(max_length=64 * 1024)]
+Id = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{8,64}$")]
+
+
+class _Op(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+
+class Hello(_Op):
+    op: Literal["hello"] = "hello"
+    grant: Bytes
+    addrs: list[Annotated[str, StringConstraints(pattern=r"^/[!-~]{1,255}$")]] = Field(
+        default_factory=list, max_length=8)
+
+
+class Renew(_Op):
+    op: Literal["renew"] = "renew"
+    intent_id: Id
+
+
+class Record(_Op):
+    op: Literal["record"] = "record"
+    envelope: Bytes
+
+
+class Assigned(_Op):
+    intent: Bytes
+    link: Bytes
+
+
+class Welcome(_Op):
+    op: Literal["welcome"] = "welcome"
+    intents: list[Assigned] = Field(default_factory=list, max_length=256)
+
+
+class IntentEvent(_Op):
+    op: Literal["intent"] = "intent"
+    intent: Bytes
+    link: Bytes
+
+
+class Expiring(_Op):
+    op: Literal["expiring"] = "expiring"
+    intent_id: Id
+
+
+class Revoked(_Op):
+    op: Literal["revoked"] = "revoked"
+    grant_id: Id
+
+
+class Link(_Op):
+    op: Literal["link"] = "link"
+    link: Bytes
+
+
+class Ok(_Op):
+    op: Literal["ok"] = "ok"
+
+
+class Error(_Op):
+    op: Literal["error"] = "error"
+    error: Annotated[str, StringConstraints(max_length=280)]
+
+
+Request = Annotated[Hello | Renew | Record, Field(discriminator="op")]
+Answer = Annotated[Welcome | IntentEvent | Expiring | Revoked | Link | Ok | Error,
+                   Field(discriminator="op")]
+_REQUEST: TypeAdapter[Request] = TypeAdapter(Request)
+_ANSWER: TypeAdapter[Answer] = TypeAdapter(Answer)
+
+
+class ControlError(Exception):
+    """A control frame that is not what the protocol allows."""
+
+
+def pack(message: _Op) -> bytes:
+    return encode(message.model_dump())
+
+
+def _unpack(adapter: TypeAdapter[Any], data: bytes) -> Any:
+    try:
+        return adapter.validate_python(decode(data))
+    except EncodingError as exc:
+        raise ControlError(f"not deterministic CBOR: {exc.message}") from exc
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise ControlError(f"{'.'.join(map(str, err['loc'])) or 'frame'}: {err['msg']}") from exc
+
+
+def read_request(data: bytes) -> Hello | Renew | Record:
+    result: Hello | Renew | Record = _unpack(_REQUEST, data)
+    return result
+
+
+def read_answer(data: bytes) -> Welcome | IntentEvent | Expiring | Revoked | Link | Ok | Error:
+    result: Welcome | IntentEvent | Expiring | Revoked | Link | Ok | Error = _unpack(
+        _ANSWER, data)
+    return result

@@ -1,0 +1,283 @@
+"""The person's daemon side of fourth parties: the desk assistants talk to.
+
+Serves `/intentcast/assistant/1` (agents/control.py): lets a granted assistant
+in, hands it the intents that name it with a short link each, renews links
+before each of its moves, and files a copy of everything it signs or receives
+in the person's store and audit log. Revoking a grant stops renewals, tells
+the assistant, and publishes revocations of its links still alive.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+import trio
+
+from protocol import cose, envelope
+from protocol.errors import IntentcastError
+from protocol.identity import MasterKey, did_from_public_key
+from protocol.messages import Agreement, Intent, ReplyTo, Report
+
+from . import audit, grants
+from .control import (
+    Assigned,
+    ControlError,
+    Error,
+    Expiring,
+    Hello,
+    IntentEvent,
+    Link,
+    Ok,
+    Record,
+    Renew,
+    Revoked,
+    Welcome,
+    pack,
+    read_request,
+)
+from .store import Store, StoredAgreement, StoredIntent
+
+log = logging.getLogger("intentcast.desk")
+
+FIRST_FRAME_TIMEOUT = 10.0
+EXPIRING_NOTICE = 120
+"""Seconds before an intent expires when its assistant is told so."""
+
+
+class ControlChannel(Protocol):
+    remote_peer_id: str
+
+    @property
+    def remote_public_key(self) -> bytes | None: ...
+    async def send(self, data: bytes) -> None: ...
+    async def receive(self) -> bytes | None: ...
+    async def close(self) -> None: ...
+
+
+class DeskNetwork(Protocol):
+    async def publish_revocation(self, data: bytes) -> None: ...
+
+
+class DeskError(Exception):
+    """Something the person asked of the desk cannot be done; `status` fits HTTP."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@dataclass
+class Connection:
+    assistant: str
+    peer_id: str
+    addrs: list[str]
+    channel: ControlChannel
+    lock: trio.Lock
+
+
+class Desk:
+    def __init__(self, store: Store, master: MasterKey, network: DeskNetwork, *,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.store = store
+        self.master = master
+        self.network = network
+        self.clock = clock
+        self.connected: dict[str, Connection] = {}
+        self._warned: set[str] = set()
+
+    def now(self) -> int:
+        return int(self.clock())
+
+    # -- what the person does ------------------------------------------------------------
+
+    def reply_to(self, assistant: str, category: str) -> ReplyTo:
+        """Where vendors should open negotiations for an intent handled by `assistant`."""
+        found = grants.live_grant(self.store, assistant, self.now())
+        if found is None:
+            raise DeskError(409, f"no active grant to {assistant}: "
+                                 "run `intentcast assistant grant` first")
+        if not any(category == c or category.startswith(c + ".") for c in found.scope.categories):
+            raise DeskError(422, f"the grant to {assistant} does not cover {category}")
+        connection = self.connected.get(assistant)
+        if connection is None:
+            raise DeskError(409, f"assistant {assistant} is not connected: "
+                                 "start it with `intentcast assistant run`")
+        return ReplyTo(peer_id=connection.peer_id, addrs=connection.addrs[:8])
+
+    async def announce(self, stored: StoredIntent, assistant: str) -> None:
+        """Hand a freshly posted intent to its assistant, with its first link."""
+        connection = self.connected.get(assistant)
+        found = grants.live_grant(self.store, assistant, self.now())
+        if connection is None or found is None:
+            return
+        link = grants.issue_link(self.store, self.master, found, stored.raw, stored.nonce,
+                                 now=self.now())
+        await self._push(connection, pack(IntentEvent(intent=stored.raw, link=link)))
+
+    async def revoke(self, grant_id: str) -> int:
+        """Revoke a grant; returns how many live links were revoked on the network."""
+        try:
+            revocations = grants.revoke_grant(self.store, self.master, grant_id, now=self.now())
+        except grants.GrantError as exc:
+            raise DeskError(404 if "no grant" in str(exc) else 409, str(exc)) from exc
+        for raw in revocations:
+            await self.network.publish_revocation(raw)
+        found = grants.grant(self.store, grant_id)
+        assert found is not None
+        connection = self.connected.get(found.assistant)
+        if connection is not None:
+            await self._push(connection, pack(Revoked(grant_id=grant_id)))
+        return len(revocations)
+
+    async def watch_expiry(self) -> None:
+        """Tell each assistant when one of its intents is about to expire."""
+        while True:
+            now = self.now()
+            for stored in self.store.intents():
+                if stored.state != "open" or stored.id in self._warned:
+                    continue
+                assistant = _assistant_of(stored.raw)
+                connection = self.connected.get(assistant or "")
+                if connection is not None and stored.expires_at - now <= EXPIRING_NOTICE:
+                    self._warned.add(stored.id)
+                    await self._push(connection, pack(Expiring(intent_id=stored.id)))
+            await trio.sleep(1)
+
+    # -- what assistants ask -------------------------------------------------------------
+
+    async def handle(self, channel: ControlChannel) -> None:
+        """Serve one control stream: a request and its answer, or the event stream."""
+        try:
+            await self._serve(channel)
+        finally:
+            await channel.close()
+
+    async def _serve(self, channel: ControlChannel) -> None:
+        data = None
+        with trio.move_on_after(FIRST_FRAME_TIMEOUT):
+            data = await channel.receive()
+        if data is None:
+            return
+        key = channel.remote_public_key
+        assistant = did_from_public_key(key) if key is not None else ""
+        try:
+            request = read_request(data)
+        except ControlError as exc:
+            await channel.send(pack(Error(error=f"bad request: {exc}"[:280])))
+            return
+        found = grants.live_grant(self.store, assistant, self.now()) if assistant else None
+        if found is None:
+            await channel.send(pack(Error(error="no active grant to this peer's key")))
+            return
+        try:
+            if isinstance(request, Hello):
+                await self._hello(channel, assistant, found, request)
+            elif isinstance(request, Renew):
+                await channel.send(pack(Link(link=self._renew(found, request.intent_id))))
+            else:
+                self._record(assistant, request)
+                await channel.send(pack(Ok()))
+        except (grants.GrantError, DeskError, IntentcastError) as exc:
+            await channel.send(pack(Error(error=str(exc)[:280])))
+
+    async def _hello(self, channel: ControlChannel, assistant: str, found: grants.Grant,
+                     hello: Hello) -> None:
+        grant_id = grants.check_grant_envelope(hello.grant, assistant, self.master,
+                                               now=self.now())
+        if grant_id != found.id:
+            raise DeskError(409, "that grant is not the active one; ask the person for the "
+                                 "newest grant file")
+        previous = self.connected.get(assistant)
+        connection = Connection(assistant, channel.remote_peer_id, list(hello.addrs), channel,
+                                trio.Lock())
+        self.connected[assistant] = connection
+        if previous is not None:
+            await previous.channel.close()
+        assigned = [Assigned(intent=s.raw, link=self._renew(found, s.id))
+                    for s in self._open_intents(assistant)]
+        await self._push(connection, pack(Welcome(intents=assigned)))
+        with self.store.transaction() as db:
+            audit.append(db, at=self.now(), kind="assistant_connected",
+                         data={"assistant": assistant, "grant_id": found.id})
+        try:
+            while await channel.receive() is not None:
+                pass  # the assistant sends nothing more here; a frame is ignored
+        finally:
+            if self.connected.get(assistant) is connection:
+                del self.connected[assistant]
+
+    def _open_intents(self, assistant: str) -> list[StoredIntent]:
+        now = self.now()
+        return [s for s in self.store.intents() if s.state == "open" and now < s.expires_at
+                and _assistant_of(s.raw) == assistant]
+
+    def _renew(self, found: grants.Grant, intent_id: str) -> bytes:
+        stored = self.store.intent(intent_id)
+        if stored is None or _assistant_of(stored.raw) != found.assistant:
+            raise DeskError(404, f"no intent {intent_id} for this assistant")
+        if stored.state != "open":
+            raise DeskError(409, f"intent {intent_id} is {stored.state}")
+        return grants.issue_link(self.store, self.master, found, stored.raw, stored.nonce,
+                                 now=self.now())
+
+    def _record(self, assistant: str, record: Record) -> None:
+        """File a copy of an envelope the assistant sent or received about our intent."""
+        now = self.now()
+        verified = envelope.open(record.envelope, now=now, require_complete=False)
+        message = verified.message
+        intent_id = getattr(message, "intent_id", None)
+        stored = self.store.intent(intent_id) if isinstance(intent_id, str) else None
+        if stored is None or _assistant_of(stored.raw) != assistant:
+            raise DeskError(404, "that envelope is not about an intent this assistant handles")
+        ours = assistant in verified.signers
+        self.store.record_envelope(record.envelope, digest=verified.digest, type=message.type,
+                                   direction="in", at=now, intent_id=stored.id,
+                                   counterparty=assistant if ours else verified.signer)
+        if not ours:
+            return
+        data: dict[str, object] = {"assistant": assistant, "intent_id": stored.id,
+                                   "type": message.type, "digest": verified.digest.hex()}
+        for name in ("price", "reason", "note", "text", "kind"):
+            value = getattr(message, name, None)
+            if value is not None:
+                data[name] = value.model_dump() if hasattr(value, "model_dump") else value
+        if isinstance(message, Agreement) and message.agent == assistant and len(
+                verified.signers) == 2:
+            self._keep_agreement(record.envelope, message, stored, data)
+            return
+        kind = "assistant_report" if isinstance(message, Report) else "assistant_action"
+        with self.store.transaction() as db:
+            audit.append(db, at=now, kind=kind, data=data)
+
+    def _keep_agreement(self, raw: bytes, agreement: Agreement, stored: StoredIntent,
+                        data: dict[str, object]) -> None:
+        if agreement.buyer != cose.parse(stored.raw).signatures[0].signer:
+            raise DeskError(422, "that agreement is not for this intent's key")
+        if self.store.agreement(agreement.id) is not None:
+            return
+        self.store.save_agreement(
+            StoredAgreement(agreement.id, agreement.intent_id, agreement.buyer, agreement.vendor,
+                            agreement.price.amount, agreement.price.currency, raw, self.now()),
+            audit_data={**data, "agreement_id": agreement.id, "vendor": agreement.vendor,
+                        "accepted_by": agreement.agent, "terms_hash": agreement.terms_hash.hex()},
+        )
+        self.store.set_intent_state(stored.id, "agreed")
+
+    async def _push(self, connection: Connection, frame: bytes) -> None:
+        async with connection.lock:
+            try:
+                await connection.channel.send(frame)
+            except Exception as exc:  # the assistant went away; it reconnects with hello
+                log.info("assistant %s unreachable: %s", connection.assistant, exc)
+                if self.connected.get(connection.assistant) is connection:
+                    del self.connected[connection.assistant]
+
+
+def _assistant_of(intent_raw: bytes) -> str | None:
+    message = envelope.parse_message(cose.parse(intent_raw).payload)
+    return message.assistant if isinstance(message, Intent) else None
