@@ -24,6 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from protocol.currencies import EXPONENTS, parse_amount
 from protocol.terms import CustomerTerms
 
+from .api_assistants import add_routes as add_assistant_routes
 from .person import DEFAULT_TERMS, AgentError, IntentRequest, PersonAgent
 from .store import StoredAgreement, StoredIntent, StoredNegotiation
 
@@ -51,6 +52,8 @@ class PostIntent(_Body):
     )
     expires_in: int = Field(3600, ge=60, le=30 * 86_400, description="seconds")
     terms: CustomerTerms | None = None
+    assistant: Annotated[str, StringConstraints(max_length=64)] | None = Field(
+        None, description="the did:key of a granted assistant to negotiate for you")
 
 
 class PostCounter(_Body):
@@ -135,6 +138,7 @@ def create_app(
             currency=body.currency, quantity=body.quantity, country=body.country,
             postcode_prefix=body.postcode_prefix, disclosed=dict(body.disclosed),
             expires_in=body.expires_in, terms=body.terms or DEFAULT_TERMS,
+            assistant=body.assistant,
         ))
         return _intent_json(intent)
 
@@ -207,4 +211,5 @@ def create_app(
         current = status()
         return {"peers": current.get("peers", []), "topics": current.get("topics", {})}
 
+    add_assistant_routes(app, agent, guarded, status)
     return app

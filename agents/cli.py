@@ -9,8 +9,8 @@ from pathlib import Path
 
 from protocol.errors import IntentcastError
 
+from . import assistant_cmds, inspect_cmd, person_cmds, walkthrough
 from . import home as homes
-from . import inspect_cmd, person_cmds, walkthrough
 from .catalog import CatalogError
 from .client import ApiError
 from .store import StoreError
@@ -67,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     daemon.add_argument("--step-timeout", type=_seconds, default=30.0, metavar="SECONDS",
                         help="how long to wait for a vendor's answer (default 30)")
     person_cmds.add_commands(sub, common)
+    assistant_cmds.add_commands(sub, common, network)
 
     vendor = sub.add_parser("vendor", help="run a vendor's responder agent", parents=[common])
     vsub = vendor.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -125,6 +126,8 @@ def _run(args: argparse.Namespace, home: Path) -> int:
         return daemon.run_person(home, listen=args.listen, bootstrap=args.bootstrap,
                                  mdns=args.mdns, api_port=args.api_port,
                                  step_timeout=args.step_timeout)
+    if command == "assistant":
+        return assistant_cmds.run(args, home)
     if command == "vendor":
         if args.action == "init":
             return _init(args, home, role="vendor")

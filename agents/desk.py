@@ -242,10 +242,12 @@ class Desk:
             return
         data: dict[str, object] = {"assistant": assistant, "intent_id": stored.id,
                                    "type": message.type, "digest": verified.digest.hex()}
-        for name in ("price", "reason", "note", "text", "kind"):
+        for name in ("price", "reason", "note", "text"):
             value = getattr(message, name, None)
             if value is not None:
                 data[name] = value.model_dump() if hasattr(value, "model_dump") else value
+        if isinstance(message, Report):
+            data["report"] = message.kind  # note, question or error
         if isinstance(message, Agreement) and message.agent == assistant and len(
                 verified.signers) == 2:
             self._keep_agreement(record.envelope, message, stored, data)

@@ -75,8 +75,8 @@ def load_config(home: Path) -> Config:
 
 def parse_config(raw: dict[str, Any], *, where: str) -> Config:
     role = raw.get("role", "person")
-    if role not in ("person", "vendor"):
-        raise HomeError(f"{where} role: 'person' or 'vendor'")
+    if role not in ("person", "vendor", "assistant"):
+        raise HomeError(f"{where} role: 'person', 'vendor' or 'assistant'")
     network = raw.get("network", {})
     api = raw.get("api", {})
     vendor = raw.get("vendor", {})

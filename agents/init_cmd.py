@@ -23,6 +23,9 @@ PASSPHRASE_ENV = "INTENTCAST_PASSPHRASE"
 MASTER_SEED = "master_seed"
 VENDOR_SEED = "vendor_seed"
 HOST_SEED = "host_seed"
+ASSISTANT_SEED = "assistant_seed"
+"""An assistant's one key: it signs its moves and is its libp2p host key, so the
+person's daemon recognises it from the Noise handshake."""
 
 
 def passphrase(*, confirm: bool) -> str:
@@ -69,9 +72,10 @@ def init(home: Path, config: Config, *, fast_kdf: bool = False) -> str:
         limits = _fast_limits() if fast_kdf else {}
         store.init_vault(secret, **limits)
         seed = os.urandom(32)
+        names = {"person": MASTER_SEED, "vendor": VENDOR_SEED, "assistant": ASSISTANT_SEED}
         with store.transaction():
-            store.put_secret(MASTER_SEED if config.role == "person" else VENDOR_SEED, seed)
-            store.put_secret(HOST_SEED, os.urandom(32))
+            store.put_secret(names[config.role], seed)
+            store.put_secret(HOST_SEED, seed if config.role == "assistant" else os.urandom(32))
             store.set_meta("role", config.role)
     except StoreError:
         store.close()

@@ -48,6 +48,8 @@ def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     post.add_argument("--disclose", type=attribute, action="append", default=[],
                       metavar="NAME=VALUE", help="an attribute to share with vendors")
     post.add_argument("--expires", type=duration, default=3600, help="e.g. 30m, 2h, 7d")
+    post.add_argument("--assistant", metavar="DID",
+                      help="let this granted assistant negotiate for you")
     isub.add_parser("list", help="your intents and their state", parents=[common])
     show = isub.add_parser("show", help="one intent and its offers", parents=[common])
     show.add_argument("id")
@@ -123,7 +125,7 @@ def _intent(args: argparse.Namespace, call: Call) -> tuple[Any, Callable[[Any], 
             "disclosed": dict(args.disclose), "expires_in": args.expires,
         }
         for key, value in (("max_price", args.max_price), ("country", args.country),
-                           ("postcode_prefix", args.postcode)):
+                           ("postcode_prefix", args.postcode), ("assistant", args.assistant)):
             if value is not None:
                 body[key] = value
         return call("POST", "/v1/intents", json=body), _intent_line

@@ -1,0 +1,1 @@
+"""intentcast examples: catalogs for vendors and assistants for developers."""

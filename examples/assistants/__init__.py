@@ -1,0 +1,1 @@
+"""Example fourth-party assistants: run one with `intentcast assistant run`."""
