@@ -86,6 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="walk through a whole negotiation", parents=[common])
     demo.add_argument("--out", type=Path, metavar="DIR", help="write every envelope under DIR")
+    demo.add_argument("--assistant", choices=["best-price", "privacy-guard", "price-watch"],
+                      help="let an example assistant negotiate for the person")
     demo.add_argument("--local", action="store_true",
                       help="the protocol alone, in one process (no network)")
     return parser
@@ -117,7 +119,7 @@ def _run(args: argparse.Namespace, home: Path) -> int:
             return walkthrough.run(as_json=args.json, out=args.out)
         from . import netdemo
 
-        return netdemo.run(as_json=args.json, out=args.out)
+        return netdemo.run(as_json=args.json, out=args.out, assistant=args.assistant)
     if command == "init":
         return _init(args, home, role="person")
     if command == "daemon":

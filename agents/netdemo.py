@@ -109,13 +109,13 @@ def _ready_line(proc: subprocess.Popen[bytes], out: IO[bytes], name: str, log: P
     return dict(ready)
 
 
-def run(*, as_json: bool = False, out: Path | None = None) -> int:
+def run(*, as_json: bool = False, out: Path | None = None, assistant: str | None = None) -> int:
     started = time.monotonic()
     say = (lambda *_: None) if as_json else print
     root = Path(tempfile.mkdtemp(prefix="intentcast-demo-"))
     demo = Demo(root, say)
     try:
-        summary = _play(demo, out)
+        summary = _play(demo, out, assistant)
     except DemoError as exc:
         print(f"intentcast demo: {exc}", file=sys.stderr)
         return 1
@@ -130,7 +130,7 @@ def run(*, as_json: bool = False, out: Path | None = None) -> int:
     return 0
 
 
-def _play(demo: Demo, out: Path | None) -> dict[str, Any]:
+def _play(demo: Demo, out: Path | None, assistant: str | None) -> dict[str, Any]:
     say = demo.say
     os.environ.setdefault(PASSPHRASE_ENV, DEMO_PASSPHRASE)
     if not CATALOGS.is_dir():
@@ -154,14 +154,18 @@ def _play(demo: Demo, out: Path | None) -> dict[str, Any]:
 
     api = Client(person_home)
     try:
+        if assistant is not None:
+            from .assistant_demo import negotiate
+
+            return negotiate(demo, api, vendors, bootstrap, assistant, out)
         return _negotiate(demo, api, vendors, out)
     finally:
         api.close()
 
 
-def _init(home: Path, config: Config) -> None:
+def _init(home: Path, config: Config) -> str:
     try:
-        init(home, config, fast_kdf=True)
+        return init(home, config, fast_kdf=True)
     except HomeError as exc:
         raise DemoError(str(exc)) from exc
 
