@@ -134,6 +134,25 @@ class Cluster:
         proc.expect("ready")
         return proc, home
 
+    def assistant_home(self, name: str = "assistant") -> tuple[Path, str]:
+        """A new assistant home and the assistant's DID."""
+        os.environ.setdefault(PASSPHRASE_ENV, PASSPHRASE)
+        home = self.root / name
+        return home, init(home, Config(role="assistant"), fast_kdf=True)
+
+    def assistant(self, home: Path, spec: str, grant: dict[str, Any], *bootstrap: str,
+                  name: str = "assistant") -> Proc:
+        """Run `intentcast assistant run` with the grant file the person's API made."""
+        grant_file = self.root / f"{name}-grant.json"
+        grant_file.write_text(json.dumps(grant["file"]))
+        args = [sys.executable, "-m", "agents.cli", "--home", str(home), "assistant", "run",
+                spec, "--delegation", str(grant_file)]
+        for addr in bootstrap:
+            args += ["--bootstrap", addr]
+        proc = self.spawn(name, args)
+        proc.expect("ready", timeout=40)
+        return proc
+
     def rogue(self, *connect: str) -> Proc:
         args = [sys.executable, str(ROOT / "tests" / "peers" / "rogue.py")]
         for addr in connect:

@@ -8,6 +8,11 @@ from stdin, does it and prints {"event": "done", "cmd": ...}:
                                                   publish each, back to back (a burst)
   {"cmd": "garbage", "peer": P, "addrs": [...], "hex": H}
                                                   open a negotiation stream, send raw bytes
+  {"cmd": "assisted", "variant": V, "step": "setup" | "go"}
+      play a person and a dishonest assistant: `setup` makes the keys and, for the
+      `revoked` variant, publishes the revocation; `go` posts an intent naming the
+      assistant, answers the vendor's offer with a counter under a bad chain (V is
+      widened, expired, revoked or over_cap) and reports the vendor's answer
   {"cmd": "quit"}
 """
 
@@ -21,6 +26,15 @@ import sys
 import trio
 
 from agents.p2p import Node
+from protocol.delegation import issue, revoke
+from protocol.envelope import open as open_envelope
+from protocol.envelope import parse_message, seal
+from protocol.identity import KeyPair
+from protocol.messages import Counter, Delegation, Intent, Money, ReplyTo, Scope, digest, new_id
+from protocol.terms import CustomerTerms
+
+SCOPE = Scope(categories=["outdoor"], max_price=Money(amount=20_000, currency="EUR"),
+              may_counter=True, may_accept=True)
 
 
 def emit(event: dict) -> None:
@@ -47,7 +61,77 @@ async def main(connect: list[str]) -> None:
                 emit({"event": "done", "cmd": command["cmd"], **result})
 
 
+class Assisted:
+    """A person key, an assistant key and the bad chain of one variant."""
+
+    def __init__(self, variant: str) -> None:
+        self.variant = variant
+        self.person, self.assistant = KeyPair(os.urandom(32)), KeyPair(os.urandom(32))
+        self.helper = KeyPair(os.urandom(32))
+        now = int(__import__("time").time())
+        self.now = now
+        cap = SCOPE.model_copy(update={"max_price": Money(amount=15_000, currency="EUR")})
+        link = issue(self.person, self.assistant.did, cap if variant == "over_cap" else SCOPE,
+                     now=now, expires_at=now + 60)
+        self.signer = self.assistant
+        self.chain = [link]
+        if variant == "expired":
+            self.chain = [issue(self.person, self.assistant.did, SCOPE, now=now - 120,
+                                expires_at=now - 60)]
+        elif variant == "widened":  # sealed by hand: issue() itself refuses to widen
+            wider = SCOPE.model_copy(update={"max_price": Money(amount=90_000, currency="EUR")})
+            self.chain.append(seal(Delegation(
+                id=new_id(), issued_at=now, expires_at=now + 60, issuer=self.assistant.did,
+                delegate=self.helper.did, scope=wider, not_before=now, nonce=os.urandom(16),
+                parent=digest(link)), self.assistant))
+            self.signer = self.helper
+        self.revocation = revoke(self.person, link, now=now, expires_at=now + 120)
+        self.answers: trio.MemorySendChannel | None = None
+
+    def intent(self, node: Node) -> bytes:
+        return seal(Intent(
+            id=new_id(), issued_at=self.now, expires_at=self.now + 600,
+            category="outdoor.camping.tents", description="a two-person tent",
+            terms=CustomerTerms(purposes=["delivery", "receipt"], retention_days=90),
+            reply_to=ReplyTo(peer_id=node.peer_id, addrs=node.multiaddrs()[:8]),
+            assistant=self.assistant.did,
+        ), self.person)
+
+    async def on_offer(self, stream) -> None:
+        offer = open_envelope(await stream.receive(), now=self.now)
+        counter = seal(Counter(
+            id=new_id(), issued_at=self.now, expires_at=self.now + 600,
+            intent_id=offer.message.intent_id, in_reply_to=offer.digest, round=1,
+            price=Money(amount=19_000, currency="EUR"), delegation=self.chain,
+        ), self.signer)
+        await stream.send(counter)
+        answer = await stream.receive()
+        message = parse_message(__import__("protocol").cose.parse(answer).payload)
+        await self.answers.send({"answer": message.type,
+                                 "reason": getattr(message, "reason", None)})
+
+
+ASSISTED: dict[str, Assisted] = {}
+
+
+async def assisted(node: Node, command: dict) -> dict:
+    if command["step"] == "setup":
+        plan = ASSISTED[command["variant"]] = Assisted(command["variant"])
+        if plan.variant == "revoked":
+            await node.publish_revocation(plan.revocation)
+        return {"revocation": digest(plan.revocation).hex()}
+    plan = ASSISTED[command["variant"]]
+    send, receive = trio.open_memory_channel(1)
+    plan.answers = send
+    node.set_negotiation_handler(plan.on_offer)
+    await node.publish_intent(plan.intent(node))
+    with trio.fail_after(20):
+        return await receive.receive()
+
+
 async def run(node: Node, command: dict) -> dict:
+    if command["cmd"] == "assisted":
+        return await assisted(node, command)
     if command["cmd"] == "wait_topic":
         with trio.fail_after(20):
             await node.wait_for_topic_peers(command["topic"], command["count"])
