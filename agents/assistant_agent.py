@@ -56,6 +56,8 @@ class AssistantAgent(PersonAgent):
         self.revoked = False
         self.on_event = on_event
         self.nursery: trio.Nursery | None = None
+        self._countering: set[str] = set()
+        """Offers whose counter() is waiting: their vendor's answer is its return value."""
         assistant._agent = self
 
     # -- PersonAgent's hooks --------------------------------------------------------------
@@ -83,7 +85,8 @@ class AssistantAgent(PersonAgent):
         if n.state is not State.BUYER_TURN:
             return
         event = "offer" if isinstance(verified.message, Offer) else (
-            "counter" if isinstance(verified.message, Counter) else None)
+            "counter" if isinstance(verified.message, Counter)
+            and session.ref not in self._countering else None)
         if event is not None:
             self.dispatch(event, self._offer(session))
 
@@ -147,7 +150,11 @@ class AssistantAgent(PersonAgent):
     # -- what the SDK's objects call -----------------------------------------------------
 
     async def sdk_counter(self, offer: sdk.Offer, price: int, note: str | None) -> sdk.Offer:
-        await self._guard(lambda: self.counter(offer.ref, price, note))
+        self._countering.add(offer.ref)
+        try:
+            await self._guard(lambda: self.counter(offer.ref, price, note))
+        finally:
+            self._countering.discard(offer.ref)
         return self._offer(self.sessions[offer.ref]) if offer.ref in self.sessions else offer
 
     async def sdk_accept(self, offer: sdk.Offer) -> sdk.Agreement:
@@ -175,7 +182,8 @@ class AssistantAgent(PersonAgent):
 
     def sdk_offers(self, intent_id: str) -> list[sdk.Offer]:
         found = [self._offer(s) for s in self.sessions.values()
-                 if s.negotiation.intent.id == intent_id and s.negotiation.is_open]
+                 if s.negotiation.intent.id == intent_id
+                 and s.negotiation.state is State.BUYER_TURN]
         return sorted(found, key=lambda o: o.price_minor)
 
     def _offer(self, session: Session) -> sdk.Offer:
@@ -187,15 +195,13 @@ class AssistantAgent(PersonAgent):
             ref=session.ref, intent=_info(n.transcript[0]), vendor=n.counterparty or "",
             sku=first.sku, title=first.title, price=table.price, terms=first.terms,
             conflicts=tuple(check(n.intent.terms, first.terms)), state=n.state.value,
-            round=n.round, _agent=self,
+            round=n.round, digest=digest(n.transcript[-1]), _agent=self,
         )
 
     async def report(self, intent_id: str, kind: str, text: str, about: sdk.Offer | None
                      ) -> None:
         now = self.now()
-        about_digest = None
-        if about is not None and about.ref in self.sessions:
-            about_digest = digest(self.sessions[about.ref].negotiation.transcript[-1])
+        about_digest = about.digest if about is not None else None
         raw = envelope.seal(Report(id=new_id(), issued_at=now, expires_at=now + REPORT_TTL,
                                    intent_id=intent_id, kind=kind, text=text,  # type: ignore[arg-type]
                                    about=about_digest), self.key)

@@ -73,7 +73,14 @@ class Offer:
     """Where the vendor's data requests break the person's terms (empty when none)."""
     state: str
     round: int
+    digest: bytes
+    """Of the last envelope of this negotiation when this view was taken."""
     _agent: AssistantAgent
+
+    @property
+    def actionable(self) -> bool:
+        """True when it is the person's turn: counter, accept or reject are allowed now."""
+        return self.state == "buyer_turn"
 
     @property
     def price_minor(self) -> int:
@@ -115,7 +122,7 @@ Handler = Callable[[Any], Awaitable[None]]
 class Assistant:
     """Subclass this and override the events you care about."""
 
-    handler_timeout: float = 30.0
+    handler_timeout: float = 60.0
     """Seconds a handler may run before it is cancelled and the person told."""
 
     def __init__(self) -> None:
@@ -131,7 +138,8 @@ class Assistant:
         """A vendor answered one of the intents with an offer."""
 
     async def on_counter(self, offer: Offer) -> None:
-        """A vendor answered a counter with one of its own."""
+        """A vendor countered after `counter()` had stopped waiting for its answer
+        (an answer `counter()` receives is its return value, not this event)."""
 
     async def on_expiring(self, intent: IntentInfo) -> None:
         """One of the intents expires within two minutes."""
@@ -173,18 +181,18 @@ class Assistant:
         return self.agent.now()
 
     def offers(self, intent: IntentInfo | str) -> list[Offer]:
-        """The offers on this intent that are still open, cheapest first."""
+        """The offers on this intent awaiting the person's move, cheapest first."""
         return self.agent.sdk_offers(intent if isinstance(intent, str) else intent.id)
 
     async def note(self, intent: IntentInfo | str, text: str, *, about: Offer | None = None
                    ) -> None:
         """Tell the person something, signed, into their audit log."""
-        await self.agent.report(_id(intent), "note", text, about)
+        await self.agent.report(_id(intent), "note", text[:1000], about)
 
     async def ask(self, intent: IntentInfo | str, question: str, *, about: Offer | None = None
                   ) -> None:
         """Ask the person to decide (it shows in their log; they act with the CLI)."""
-        await self.agent.report(_id(intent), "question", question, about)
+        await self.agent.report(_id(intent), "question", question[:1000], about)
 
 
 def _id(intent: IntentInfo | str) -> str:

@@ -28,12 +28,12 @@ class BestPrice(Assistant):
         if best.price_minor > target and self.scope.may_counter:
             best = await best.counter(target, note="my best price; can you meet it?")
         money = format_amount(best.price_minor, best.currency)
-        if best.state == "buyer_turn" and best.price_minor <= cap and self.scope.may_accept:
+        if best.actionable and best.price_minor <= cap and self.scope.may_accept:
             await best.accept()
             await self.note(intent, f"accepted {best.title} at {money}: the lowest of "
                             f"{len(offers)} offer(s) with fair terms, within your cap of "
                             f"{format_amount(cap, best.currency)}", about=best)
         else:
             await self.ask(intent, f"the best offer is {best.title} at {money}; it is over "
-                           "your cap or I may not accept: decide with `intentcast accept`",
-                           about=best)
+                           "your cap or I may not accept it: raise my limits with a new "
+                           "grant, or post the intent yourself", about=best)
