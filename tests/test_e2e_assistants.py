@@ -176,3 +176,22 @@ def test_a_raising_or_hanging_handler_leaves_the_assistant_running(cluster):
     assert any("longer than 2 s" in t for t in errors)
     for proc in (assistant, vendors[0][0], person):
         assert proc.stop() == 0, proc.tail()
+
+
+def test_privacy_guard_refuses_conflicting_terms_and_tells_the_person(cluster):
+    guard = str(ROOT / "examples" / "assistants" / "privacy_guard.py") + ":PrivacyGuard"
+    person, client, vendors, assistant, did, _ = _setup(
+        cluster, guard, vendors=("trailhead.toml", "bargainblast.toml"))
+    intent = client.call("POST", "/v1/intents", json={**TENT, "assistant": did})
+    greedy, greedy_home = vendors[1]
+    rejects = _until(lambda: _envelopes(greedy_home, "reject"), greedy)
+    reason = envelope.parse_message(cose.parse(rejects[0]).payload).reason
+    assert "no_profiling" in reason or "purpose" in reason
+    notes = _until(lambda: [r["text"] for r in client.call(
+        "GET", "/v1/assistants/log", params={"intent_id": intent["id"]})
+        if r.get("report") == "note"], assistant)
+    blast = greedy.events[0]["did"]
+    assert any(blast in text for text in notes)
+    assert _envelopes(vendors[0][1], "reject") == []  # the fair vendor is left alone
+    for proc in (assistant, *(v for v, _ in vendors), person):
+        assert proc.stop() == 0, proc.tail()

@@ -1,6 +1,7 @@
 """privacy_guard: turns down every offer whose data terms break the person's, and says why.
 
-    intentcast assistant run examples.assistants.privacy_guard:PrivacyGuard --delegation grant.json
+    intentcast assistant run examples/assistants/privacy_guard.py:PrivacyGuard \
+        --delegation grant.json
 
 It never counters or accepts, so a grant without --may-counter or --may-accept is enough.
 Offers that respect the person's terms are left alone; the person hears about each one once.
@@ -15,7 +16,7 @@ class PrivacyGuard(Assistant):
     async def on_offer(self, offer: Offer) -> None:
         who = f"{offer.title!r} from vendor {offer.vendor}"
         if not offer.conflicts:
-            await self.note(offer.intent, f"offer {who} respects your terms; it is yours to take",
+            await self.note(offer.intent, f"offer {who} respects your terms",
                             about=offer)
             return
         # The clauses broken, each once, in the order the check found them.
