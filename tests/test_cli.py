@@ -121,3 +121,15 @@ def test_inspect_garbage_is_invalid_not_a_crash():
     assert result.returncode == 1
     assert result.stdout.startswith(b"invalid: ")
     assert b"Traceback" not in result.stderr
+
+
+def test_demo_with_an_assistant_names_it_as_the_agent_under_a_chain():
+    result = run("demo", "--assistant", "best-price", "--json")
+    assert result.returncode == 0, result.stderr.decode()
+    summary = json.loads(result.stdout)
+    agreement = summary["agreement"]
+    assert agreement["signatures"] == 2
+    assert agreement["accepted_by"] == summary["assistant"]
+    assert agreement["delegation_chain"] == [agreement["buyer"], summary["assistant"]]
+    assert agreement["price_minor"] <= 20000
+    assert agreement["vendor"] in {o["vendor"] for o in summary["offers"]}
