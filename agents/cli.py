@@ -9,7 +9,7 @@ from pathlib import Path
 
 from protocol.errors import IntentcastError
 
-from . import assistant_cmds, inspect_cmd, person_cmds, walkthrough
+from . import assistant_cmds, audit_cmds, inspect_cmd, person_cmds, walkthrough
 from . import home as homes
 from .catalog import CatalogError
 from .client import ApiError
@@ -68,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="how long to wait for a vendor's answer (default 30)")
     person_cmds.add_commands(sub, common)
     assistant_cmds.add_commands(sub, common, network)
+    audit_cmds.add_commands(sub, common)
 
     vendor = sub.add_parser("vendor", help="run a vendor's responder agent", parents=[common])
     vsub = vendor.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -130,6 +131,8 @@ def _run(args: argparse.Namespace, home: Path) -> int:
                                  step_timeout=args.step_timeout)
     if command == "assistant":
         return assistant_cmds.run(args, home)
+    if command == "audit":
+        return audit_cmds.run(args, home)
     if command == "vendor":
         if args.action == "init":
             return _init(args, home, role="vendor")

@@ -74,6 +74,15 @@ def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     agreements = sub.add_parser("agreements", help="your agreements, or one of them",
                                 parents=[common])
     agreements.add_argument("id", nargs="?")
+    profile = sub.add_parser("profile", help="your attributes, sealed in your own store",
+                             parents=[common])
+    psub = profile.add_subparsers(dest="action", required=True, metavar="ACTION")
+    pset = psub.add_parser("set", help="set an attribute", parents=[common])
+    pset.add_argument("name", help="e.g. shipping_address, email, size")
+    pset.add_argument("value")
+    pget = psub.add_parser("get", help="show one attribute", parents=[common])
+    pget.add_argument("name")
+    psub.add_parser("list", help="the names of your attributes", parents=[common])
     sub.add_parser("status", help="the daemon's identity, addresses and counters",
                    parents=[common])
     sub.add_parser("peers", help="peers the daemon is connected to", parents=[common])
@@ -112,6 +121,13 @@ def _dispatch(args: argparse.Namespace, call: Call) -> tuple[Any, Callable[[Any]
             return call("GET", f"/v1/agreements/{args.id}"), _agreement
         return call("GET", "/v1/agreements"), lambda rows: "\n".join(
             _agreement_line(a) for a in rows) or "no agreements yet"
+    if command == "profile":
+        if args.action == "set":
+            return (call("PUT", f"/v1/profile/{args.name}", json={"value": args.value}),
+                    lambda a: f"{a['name']} set (sealed in your store)")
+        if args.action == "get":
+            return call("GET", f"/v1/profile/{args.name}"), lambda a: a["value"]
+        return call("GET", "/v1/profile"), lambda names: "\n".join(names) or "no attributes"
     if command == "peers":
         return call("GET", "/v1/peers"), lambda r: "\n".join(r["peers"]) or "no peers"
     return call("GET", "/v1/status"), _status

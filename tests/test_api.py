@@ -137,3 +137,29 @@ def test_the_checked_in_openapi_document_matches_the_code():
     spec.loader.exec_module(module)
     on_disk = (ROOT / "specs" / "openapi.json").read_text("utf-8")
     assert on_disk == module.document(), "specs/openapi.json is stale: run make vectors"
+
+
+@pytest.mark.trio
+async def test_profile_attributes_are_sealed_and_audited_without_their_value(tmp_path, autojump):
+    async with trio.open_nursery() as nursery:
+        market, app = await _app(nursery, tmp_path, ["trailhead.toml"])
+        async with client(app) as http:
+            put = await http.put("/v1/profile/shipping_address", headers=AUTH,
+                                 json={"value": "Hauptstr. 1, 10115 Berlin"})
+            assert put.status_code == 200, put.text
+            got = await http.get("/v1/profile/shipping_address", headers=AUTH)
+            assert got.json()["value"] == "Hauptstr. 1, 10115 Berlin"
+            assert (await http.get("/v1/profile", headers=AUTH)).json() == ["shipping_address"]
+            bad = await http.put("/v1/profile/Bad-Name", headers=AUTH, json={"value": "x"})
+            assert bad.status_code == 422
+            assert (await http.get("/v1/profile/email", headers=AUTH)).status_code == 404
+            empty = await http.put("/v1/profile/email", headers=AUTH, json={"value": ""})
+            assert empty.status_code == 422
+        store = market.person.store
+        sealed = store.db.execute("SELECT sealed FROM attributes").fetchone()[0]
+        assert b"Hauptstr" not in sealed
+        from agents import audit
+
+        (entry,) = audit.entries(store.db, kind="attribute_set")
+        assert entry.data == {"name": "shipping_address"}
+        nursery.cancel_scope.cancel()
