@@ -25,7 +25,7 @@ from protocol.currencies import EXPONENTS, parse_amount
 from protocol.terms import CustomerTerms
 
 from .api_assistants import add_routes as add_assistant_routes
-from .api_profile import add_routes as add_profile_routes
+from .api_data import add_routes as add_data_routes
 from .person import DEFAULT_TERMS, AgentError, IntentRequest, PersonAgent
 from .store import StoredAgreement, StoredIntent, StoredNegotiation
 
@@ -213,5 +213,5 @@ def create_app(
         return {"peers": current.get("peers", []), "topics": current.get("topics", {})}
 
     add_assistant_routes(app, agent, guarded, status)
-    add_profile_routes(app, agent, guarded)
+    add_data_routes(app, agent, guarded)
     return app

@@ -27,63 +27,63 @@ Bytes = Annotated[bytes, Field(max_length=64 * 1024)]
 Id = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{8,64}$")]
 
 
-class _Op(BaseModel):
+class Op(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
 
 
-class Hello(_Op):
+class Hello(Op):
     op: Literal["hello"] = "hello"
     grant: Bytes
     addrs: list[Annotated[str, StringConstraints(pattern=r"^/[!-~]{1,255}$")]] = Field(
         default_factory=list, max_length=8)
 
 
-class Renew(_Op):
+class Renew(Op):
     op: Literal["renew"] = "renew"
     intent_id: Id
 
 
-class Record(_Op):
+class Record(Op):
     op: Literal["record"] = "record"
     envelope: Bytes
 
 
-class Assigned(_Op):
+class Assigned(Op):
     intent: Bytes
     link: Bytes
 
 
-class Welcome(_Op):
+class Welcome(Op):
     op: Literal["welcome"] = "welcome"
     intents: list[Assigned] = Field(default_factory=list, max_length=256)
 
 
-class IntentEvent(_Op):
+class IntentEvent(Op):
     op: Literal["intent"] = "intent"
     intent: Bytes
     link: Bytes
 
 
-class Expiring(_Op):
+class Expiring(Op):
     op: Literal["expiring"] = "expiring"
     intent_id: Id
 
 
-class Revoked(_Op):
+class Revoked(Op):
     op: Literal["revoked"] = "revoked"
     grant_id: Id
 
 
-class Link(_Op):
+class Link(Op):
     op: Literal["link"] = "link"
     link: Bytes
 
 
-class Ok(_Op):
+class Ok(Op):
     op: Literal["ok"] = "ok"
 
 
-class Error(_Op):
+class Error(Op):
     op: Literal["error"] = "error"
     error: Annotated[str, StringConstraints(max_length=280)]
 
@@ -99,11 +99,11 @@ class ControlError(Exception):
     """A control frame that is not what the protocol allows."""
 
 
-def pack(message: _Op) -> bytes:
+def pack(message: Op) -> bytes:
     return encode(message.model_dump())
 
 
-def _unpack(adapter: TypeAdapter[Any], data: bytes) -> Any:
+def unpack(adapter: TypeAdapter[Any], data: bytes) -> Any:
     try:
         return adapter.validate_python(decode(data))
     except EncodingError as exc:
@@ -114,11 +114,11 @@ def _unpack(adapter: TypeAdapter[Any], data: bytes) -> Any:
 
 
 def read_request(data: bytes) -> Hello | Renew | Record:
-    result: Hello | Renew | Record = _unpack(_REQUEST, data)
+    result: Hello | Renew | Record = unpack(_REQUEST, data)
     return result
 
 
 def read_answer(data: bytes) -> Welcome | IntentEvent | Expiring | Revoked | Link | Ok | Error:
-    result: Welcome | IntentEvent | Expiring | Revoked | Link | Ok | Error = _unpack(
+    result: Welcome | IntentEvent | Expiring | Revoked | Link | Ok | Error = unpack(
         _ANSWER, data)
     return result

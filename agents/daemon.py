@@ -31,9 +31,11 @@ from .desk import Desk
 from .init_cmd import HOST_SEED, MASTER_SEED, VENDOR_SEED, open_store
 from .p2p import ASSISTANT_PROTOCOL, NegotiationStream, Node
 from .person import STEP_TIMEOUT, PersonAgent
+from .person_data import DATA_PROTOCOL, PersonData
 from .policy import load_policy
 from .store import Store
 from .vendor import VendorAgent
+from .vendor_data import VendorData
 
 log = logging.getLogger("intentcast.daemon")
 
@@ -70,6 +72,12 @@ class NodeNetwork:
 
     async def publish_revocation(self, data: bytes) -> None:
         await self.node.publish_revocation(data)
+
+    async def open_data(self, peer_id: str, addrs: list[str]) -> NegotiationStream:
+        return await self.node.open_stream(peer_id, addrs, DATA_PROTOCOL)
+
+    def peer_addrs(self, peer_id: str) -> list[str]:
+        return self.node.peer_addrs(peer_id)
 
     async def open_negotiation(self, peer_id: str, addrs: list[str]) -> StreamChannel:
         return StreamChannel(await self.node.open_negotiation(peer_id, addrs))
@@ -120,7 +128,7 @@ async def _person_main(home: Path, store: Store, config: homes.Config, token: st
     async with node:
         desk = Desk(store, master, NodeNetwork(node))
         agent = PersonAgent(store, master, NodeNetwork(node), step_timeout=step_timeout,
-                            desk=desk)
+                            desk=desk, data=PersonData(store, master, NodeNetwork(node)))
 
         async def handle(stream: NegotiationStream) -> None:
             await agent.handle_channel(StreamChannel(stream))
@@ -182,6 +190,9 @@ async def _vendor_main(store: Store, config: homes.Config, catalog: Any, policy:
         agent = VendorAgent(store, key, catalog, policy, NodeNetwork(node),
                             on_refused=lambda event: _announce({"event": "refused", **event}))
         nursery.start_soon(_learn_revocations, await node.subscribe_revocations(), agent)
+        data = VendorData(store, key, on_event=_announce)
+        node.set_stream_handler(DATA_PROTOCOL, data.handle)
+        nursery.start_soon(data.purge_forever)
         for topic in sorted(catalog.topics):
             intents = await node.subscribe_intents(topic)
             nursery.start_soon(_answer_all, intents, agent, nursery)

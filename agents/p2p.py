@@ -232,6 +232,14 @@ class Node:
         return [str(a) if str(a).endswith(suffix) else f"{a}{suffix}"
                 for a in self.host.get_addrs()]
 
+    def peer_addrs(self, peer_id: str) -> list[str]:
+        """The addresses the peerstore knows for a peer (from identify or a dial)."""
+        try:
+            found = self.host.get_peerstore().addrs(ID.from_base58(peer_id))
+        except Exception:  # unknown peer, or a malformed id
+            return []
+        return [str(a) for a in found][:8]
+
     def peers(self) -> list[str]:
         return sorted(p.to_base58() for p in self.host.get_connected_peers())
 

@@ -42,6 +42,7 @@ from protocol.terms import CustomerTerms, check
 
 from . import audit
 from .desk import Desk, DeskError
+from .person_data import PersonData
 from .store import Store, StoredAgreement, StoredIntent, StoredNegotiation
 
 log = logging.getLogger("intentcast.person")
@@ -116,10 +117,11 @@ class PersonAgent:
     def __init__(
         self, store: Store, master: MasterKey, network: Network, *,
         clock: Callable[[], float] = time.time, step_timeout: float = STEP_TIMEOUT,
-        desk: Desk | None = None,
+        desk: Desk | None = None, data: PersonData | None = None,
     ) -> None:
         self.store = store
         self.desk = desk
+        self.data = data
         self.master = master
         self.network = network
         self.clock = clock
@@ -393,6 +395,11 @@ class PersonAgent:
         self.store.set_intent_state(agreement.intent_id, "agreed")
         self._record(n, raw, "out", "agreement")
         await self._send(session, raw, record=False)
+        if self.data is not None:
+            try:
+                await self.data.after_agreement(raw, session.channel.remote_peer_id)
+            except Exception as exc:  # the deal stands; the disclosure can be retried
+                log.warning("disclosure for %s failed: %s", agreement.id, exc)
 
     async def _send(self, session: Session, raw: bytes, *, record: bool = True) -> None:
         if record:

@@ -83,6 +83,13 @@ def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     pget = psub.add_parser("get", help="show one attribute", parents=[common])
     pget.add_argument("name")
     psub.add_parser("list", help="the names of your attributes", parents=[common])
+    consent = sub.add_parser("consent", help="what you disclosed to vendors; withdraw it",
+                             parents=[common])
+    csub = consent.add_subparsers(dest="action", required=True, metavar="ACTION")
+    csub.add_parser("list", help="your consents and their state", parents=[common])
+    crevoke = csub.add_parser("revoke", help="withdraw a consent: the vendor must delete",
+                              parents=[common])
+    crevoke.add_argument("id")
     sub.add_parser("status", help="the daemon's identity, addresses and counters",
                    parents=[common])
     sub.add_parser("peers", help="peers the daemon is connected to", parents=[common])
@@ -128,6 +135,11 @@ def _dispatch(args: argparse.Namespace, call: Call) -> tuple[Any, Callable[[Any]
         if args.action == "get":
             return call("GET", f"/v1/profile/{args.name}"), lambda a: a["value"]
         return call("GET", "/v1/profile"), lambda names: "\n".join(names) or "no attributes"
+    if command == "consent":
+        if args.action == "revoke":
+            return call("POST", f"/v1/consents/{args.id}/revoke"), _consent_line
+        return call("GET", "/v1/consents"), lambda rows: "\n".join(
+            _consent_line(c) for c in rows) or "no consents yet"
     if command == "peers":
         return call("GET", "/v1/peers"), lambda r: "\n".join(r["peers"]) or "no peers"
     return call("GET", "/v1/status"), _status
@@ -182,6 +194,13 @@ def _agreement(a: dict[str, Any]) -> str:
     return (f"agreement {a['id']}: {_money(a['price_minor'], a['currency'])}\n"
             f"  buyer  {a['buyer']}\n  vendor {a['vendor']}\n"
             f"  signed by both; the envelope is {len(a.get('envelope_hex', '')) // 2} bytes")
+
+
+def _consent_line(c: dict[str, Any]) -> str:
+    state = c["state"].upper() if c["state"] == "breach" else c["state"]
+    extra = " (the vendor did not prove deletion in time)" if c["state"] == "breach" else ""
+    return (f"{c['id']}  {state:<8} {short_did(c['vendor'])}  {','.join(c['fields'])} for "
+            f"{','.join(c['purposes'])}, agreement {c['agreement_id']}{extra}")
 
 
 def _status(s: dict[str, Any]) -> str:

@@ -98,6 +98,26 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX links_by_grant ON links (grant_id, expires_at);
     """,
+    # 4: consents: what the person disclosed (person side) or holds (vendor side)
+    """
+    CREATE TABLE consents (
+        id TEXT PRIMARY KEY,
+        agreement_id TEXT NOT NULL,
+        party TEXT NOT NULL,
+        fields TEXT NOT NULL,
+        purposes TEXT NOT NULL,
+        received_at INTEGER NOT NULL,
+        retain_until INTEGER NOT NULL,
+        state TEXT NOT NULL,
+        receipt BLOB NOT NULL,
+        disclosure BLOB,
+        data BLOB,
+        peer TEXT,
+        revoked_at INTEGER,
+        deletion BLOB
+    );
+    CREATE INDEX consents_by_state ON consents (state, retain_until);
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -159,6 +179,8 @@ class Store:
             self.db.execute("PRAGMA synchronous=FULL")
             self.db.execute("PRAGMA foreign_keys=ON")
             self.db.execute("PRAGMA busy_timeout=5000")
+            # Deleted data is overwritten, not left in free pages: "deleted" means gone.
+            self.db.execute("PRAGMA secure_delete=ON")
             self._migrate()
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"{path} is not a usable intentcast store: {exc}") from exc

@@ -55,6 +55,11 @@ class Reason(StrEnum):
     OVER_PRICE_CAP = "over_price_cap"
     ACTION_NOT_DELEGATED = "action_not_delegated"
     FIELD_NOT_DELEGATED = "field_not_delegated"
+    # data rights
+    CONSENT_MISMATCH = "consent_mismatch"
+    FIELD_NOT_AGREED = "field_not_agreed"
+    PURPOSE_NOT_AGREED = "purpose_not_agreed"
+    SEALED_UNREADABLE = "sealed_unreadable"
 
 
 class IntentcastError(Exception):
@@ -88,6 +93,10 @@ class EnvelopeError(RemoteProtocolError):
 
 class NegotiationError(RemoteProtocolError):
     """A peer's message does not fit the negotiation."""
+
+
+class ConsentError(RemoteProtocolError):
+    """A consent receipt, disclosure or deletion receipt that does not fit its agreement."""
 
 
 class DelegationError(RemoteProtocolError):

@@ -316,6 +316,19 @@ class ConsentReceipt(_Message):
     retention_days: int = Field(ge=0, le=3650)
 
 
+class Disclosure(_Message):
+    """Attributes sealed to one vendor under one consent receipt, signed by the
+    person's pairwise key for that vendor (the receipt's subject)."""
+
+    type: Literal["disclosure"] = "disclosure"
+    agreement_id: MessageId
+    consent: Digest
+    """The digest of the consent receipt's envelope that covers this disclosure."""
+    recipient: Did
+    sealed: Annotated[bytes, Field(min_length=48, max_length=40_000)]
+    """A libsodium sealed box to the recipient's key holding a CBOR map of fields."""
+
+
 class DeletionReceipt(_Message):
     """The vendor's signed statement that it deleted what a consent covered."""
 
@@ -341,13 +354,13 @@ class Report(_Message):
 
 Message = Annotated[
     Intent | Offer | Counter | Accept | Reject | Withdraw | Agreement
-    | Delegation | Revocation | ConsentReceipt | DeletionReceipt | Report,
+    | Delegation | Revocation | ConsentReceipt | DeletionReceipt | Report | Disclosure,
     Field(discriminator="type"),
 ]
 MESSAGE_TYPES: dict[str, type[BaseModel]] = {
     cls.model_fields["type"].default: cls
     for cls in (Intent, Offer, Counter, Accept, Reject, Withdraw, Agreement,
-                Delegation, Revocation, ConsentReceipt, DeletionReceipt, Report)
+                Delegation, Revocation, ConsentReceipt, DeletionReceipt, Report, Disclosure)
 }
 MESSAGE_ADAPTER: TypeAdapter[Message] = TypeAdapter(Message)
 

@@ -33,6 +33,7 @@ from protocol.messages import (
     Constraints,
     Counter,
     DeletionReceipt,
+    Disclosure,
     Intent,
     Location,
     Money,
@@ -46,6 +47,7 @@ from protocol.messages import (
     digest,
     terms_hash,
 )
+from protocol.sealing import seal_fields
 from protocol.terms import CustomerTerms, DataRequest, VendorTerms, check
 
 OUT = Path(__file__).resolve().parent.parent / "specs" / "vectors"
@@ -302,8 +304,15 @@ def _others() -> dict[str, bytes]:
         id="revocation-0001", issued_at=NOW + 30, expires_at=NOW + 30 * DAY,
         target=bytes(range(32)), target_type="consent", reason="No longer a customer",
     ), BUYER)
+    disclosure = seal(Disclosure(
+        id="disclosure-0001", issued_at=NOW + 10, expires_at=NOW + 365 * DAY,
+        agreement_id="agreement-0001", consent=digest(consent), recipient=VENDOR.did,
+        sealed=seal_fields({"email": "ada@example.org"}, VENDOR.did,
+                           ephemeral_seed=bytes(range(200, 232))),
+    ), BUYER)
     return {
         "reject": reject, "withdraw": withdraw, "consent-receipt": consent,
+        "disclosure": disclosure,
         "deletion-receipt": deletion, "revocation": revocation,
     }
 

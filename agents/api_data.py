@@ -1,7 +1,7 @@
-"""The local API's profile routes: the person's attributes, sealed in their own store.
+"""The local API's data-rights routes: the person's profile and their consents.
 
-Values never leave the store but through a disclosure the person consents to;
-the audit log records that an attribute changed, never its value.
+Attribute values never leave the store but through a disclosure the person
+consents to; the audit log records that an attribute changed, never its value.
 """
 
 # No `from __future__ import annotations`: FastAPI reads these annotations at runtime.
@@ -12,8 +12,9 @@ from typing import Annotated, Any
 from fastapi import FastAPI
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
-from . import audit
+from . import audit, consents
 from .person import AgentError, PersonAgent
+from .person_data import ConsentFailure
 
 NAME = r"^[a-z][a-z0-9_]{0,31}$"
 
@@ -50,3 +51,23 @@ def add_routes(app: FastAPI, agent: PersonAgent, guarded: list[Any]) -> None:
             store.set_attribute(checked(name), body.value, now=now)
             audit.append(db, at=now, kind="attribute_set", data={"name": name})
         return {"name": name, "value": body.value}
+
+    @app.get("/v1/consents", dependencies=guarded)
+    async def list_consents() -> list[dict[str, Any]]:
+        return [consent_json(c) for c in consents.all_(store)]
+
+    @app.post("/v1/consents/{consent_id}/revoke", dependencies=guarded)
+    async def revoke_consent(consent_id: str) -> dict[str, Any]:
+        if agent.data is None:
+            raise AgentError(409, "this agent cannot reach vendors")
+        try:
+            return consent_json(await agent.data.revoke(consent_id))
+        except ConsentFailure as exc:
+            raise AgentError(404 if "no consent" in str(exc) else 409, str(exc)) from exc
+
+
+def consent_json(c: consents.StoredConsent) -> dict[str, Any]:
+    return {"id": c.id, "agreement_id": c.agreement_id, "vendor": c.party, "fields": c.fields,
+            "purposes": c.purposes, "disclosed_at": c.received_at,
+            "retain_until": c.retain_until, "state": c.state, "revoked_at": c.revoked_at,
+            "deletion_receipt_hex": c.deletion.hex() if c.deletion else None}

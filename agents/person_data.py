@@ -1,0 +1,147 @@
+"""The person's side of data rights: disclose after an agreement, revoke, hold vendors to it.
+
+After the person countersigns, the agent sends the vendor only the attributes
+the agreement's data terms request and the person has in their profile, sealed
+to the vendor's key with a consent receipt (protocol.consent). A revocation is
+signed with the person's pairwise key for that vendor; the vendor has
+`DELETION_DEADLINE` seconds to answer with a valid deletion receipt, or the
+consent is marked `breach` in the person's store and shown so.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import trio
+
+from protocol import consent, cose, envelope
+from protocol.errors import IntentcastError
+from protocol.identity import MasterKey
+from protocol.messages import Agreement, ConsentReceipt, digest
+
+from . import consents
+from .control import ControlError, Error, Ok, pack
+from .data_wire import Deleted, Disclose, Revoke, read_data_answer
+from .store import Store
+
+log = logging.getLogger("intentcast.person_data")
+
+DATA_PROTOCOL = "/intentcast/data/1"
+DELETION_DEADLINE = 30.0
+
+
+class DataStream(Protocol):
+    async def send(self, data: bytes) -> None: ...
+    async def receive(self) -> bytes | None: ...
+    async def close(self) -> None: ...
+
+
+class DataNetwork(Protocol):
+    async def open_data(self, peer_id: str, addrs: list[str]) -> DataStream: ...
+    def peer_addrs(self, peer_id: str) -> list[str]: ...
+
+
+class ConsentFailure(Exception):
+    """A consent action that could not be carried out; the message says why."""
+
+
+class PersonData:
+    def __init__(self, store: Store, master: MasterKey, network: DataNetwork, *,
+                 clock: Callable[[], float] = time.time,
+                 deadline: float = DELETION_DEADLINE) -> None:
+        self.store = store
+        self.master = master
+        self.network = network
+        self.clock = clock
+        self.deadline = deadline
+
+    def now(self) -> int:
+        return int(self.clock())
+
+    async def _ask(self, peer: dict[str, Any], frame: bytes) -> Ok | Deleted | Error:
+        addrs = [a for a in peer.get("addrs") or [] if isinstance(a, str)]
+        with trio.fail_after(self.deadline):
+            stream = await self.network.open_data(str(peer["peer_id"]), addrs)
+            try:
+                await stream.send(frame)
+                answer = await stream.receive()
+            finally:
+                await stream.close()
+        if answer is None:
+            raise ControlError("the vendor closed the stream without an answer")
+        return read_data_answer(answer)
+
+    async def after_agreement(self, agreement_raw: bytes, vendor_peer: str) -> str | None:
+        """Disclose what the agreement needs, if the person has it; the consent id or None."""
+        agreement = envelope.parse_message(cose.parse(agreement_raw).payload)
+        assert isinstance(agreement, Agreement)
+        values = {n: v for n in self.store.attribute_names()
+                  if (v := self.store.get_attribute(n)) is not None}
+        if consent.needed(agreement, set(values)) is None:
+            return None
+        stored = self.store.intent(agreement.intent_id)
+        if stored is None or agreement.agent is not None:
+            return None  # an assistant's deal: the person discloses nothing automatically
+        now = self.now()
+        receipt_raw, disclosure_raw = consent.disclose(
+            agreement, values, buyer=self.master.intent_key(stored.nonce),
+            pairwise=self.master.pairwise_key(agreement.vendor), now=now)
+        peer: dict[str, Any] = {"peer_id": vendor_peer,
+                                "addrs": self.network.peer_addrs(vendor_peer)}
+        answer = await self._ask(peer, pack(Disclose(receipt=receipt_raw,
+                                                     disclosure=disclosure_raw)))
+        if not isinstance(answer, Ok):
+            raise ConsentFailure(f"the vendor refused the disclosure: "
+                                 f"{getattr(answer, 'error', answer.op)}")
+        receipt = envelope.parse_message(cose.parse(receipt_raw).payload)
+        assert isinstance(receipt, ConsentReceipt)
+        consents.add(self.store, receipt, receipt_raw, party=agreement.vendor, now=now,
+                     disclosure=disclosure_raw, peer=peer, audit_kind="disclosed",
+                     audit_data={"consent_id": receipt.id, "agreement_id": agreement.id,
+                                 "vendor": agreement.vendor, "fields": receipt.fields,
+                                 "purposes": receipt.purposes,
+                                 "retention_days": receipt.retention_days})
+        return receipt.id
+
+    async def revoke(self, consent_id: str) -> consents.StoredConsent:
+        """Withdraw a consent; the vendor deletes and proves it, or is marked in breach."""
+        held = consents.get(self.store, consent_id)
+        if held is None or held.peer is None:
+            raise ConsentFailure(f"no consent {consent_id}")
+        if held.state != "active":
+            raise ConsentFailure(f"consent {consent_id} is {held.state} already")
+        receipt = envelope.parse_message(cose.parse(held.receipt).payload)
+        assert isinstance(receipt, ConsentReceipt)
+        now = self.now()
+        revocation = consent.withdraw(held.receipt, self.master.pairwise_key(held.party),
+                                      now=now, reason="consent withdrawn by the person")
+        problem, proof = "", b""
+        try:
+            answer = await self._ask(held.peer, pack(Revoke(revocation=revocation)))
+            if not isinstance(answer, Deleted):
+                raise ControlError(getattr(answer, "error", answer.op))
+            proof = answer.receipt
+            deleted = envelope.open(proof, now=self.now())
+            consent.check_deletion(receipt, deleted)
+        except (ControlError, IntentcastError, OSError, trio.TooSlowError) as exc:
+            problem = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        except Exception as exc:  # an unreachable peer fails in transport-specific ways
+            problem = f"unreachable: {type(exc).__name__}"
+        base = {"consent_id": consent_id, "agreement_id": held.agreement_id,
+                "vendor": held.party, "fields": held.fields}
+        if problem:
+            log.info("vendor %s did not confirm deleting %s: %s", held.party, consent_id,
+                     problem)
+            consents.finish(self.store, consent_id, state="breach", now=self.now(),
+                            deletion=None, audit_kind="consent_breach",
+                            audit_data={**base, "why": problem[:280]})
+        else:
+            consents.finish(self.store, consent_id, state="deleted", now=self.now(),
+                            deletion=proof, audit_kind="deletion_confirmed",
+                            audit_data={**base, "deletion": digest(proof).hex()})
+        found = consents.get(self.store, consent_id)
+        assert found is not None
+        return found
