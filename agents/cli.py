@@ -65,7 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
                             parents=[common, network])
     daemon.add_argument("--api-port", type=int, help="override the configured API port")
     daemon.add_argument("--step-timeout", type=_seconds, default=30.0, metavar="SECONDS",
-                        help="how long to wait for a vendor's answer (default 30)")
+                        help="how long to wait for a vendor's answer, and for its proof of "
+                        "deletion after a revocation (default 30)")
     person_cmds.add_commands(sub, common)
     assistant_cmds.add_commands(sub, common, network)
     audit_cmds.add_commands(sub, common)

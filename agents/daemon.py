@@ -128,7 +128,8 @@ async def _person_main(home: Path, store: Store, config: homes.Config, token: st
     async with node:
         desk = Desk(store, master, NodeNetwork(node))
         agent = PersonAgent(store, master, NodeNetwork(node), step_timeout=step_timeout,
-                            desk=desk, data=PersonData(store, master, NodeNetwork(node)))
+                            desk=desk, data=PersonData(store, master, NodeNetwork(node),
+                                                       deadline=step_timeout))
 
         async def handle(stream: NegotiationStream) -> None:
             await agent.handle_channel(StreamChannel(stream))

@@ -1,0 +1,122 @@
+"""Data rights over real libp2p: disclosure under consent, revocation, deletion, breach."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+
+import pytest
+from e2e import PASSPHRASE, TENT, Cluster, api
+
+from agents.store import Store
+from protocol import cose, envelope
+from protocol.identity import KeyPair
+from protocol.messages import ConsentReceipt, Disclosure
+from protocol.sealing import open_fields
+
+PROFILE = {"email": "ada@example.org", "shipping_address": "Hauptstr. 1, 10115 Berlin",
+           "phone": "+49 30 1234567", "birthday": "1815-12-10"}
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    c = Cluster(tmp_path)
+    c.clients = []
+    yield c
+    for client in c.clients:
+        client.close()
+    c.close()
+
+
+def _deal(cluster, *person_args: str):
+    person, person_home = cluster.person("person", *person_args)
+    addr = person.events[0]["addrs"][0]
+    vendor, vendor_home = cluster.vendor("trailhead", "trailhead.toml", addr)
+    client = api(person_home)
+    cluster.clients.append(client)
+    for name, value in PROFILE.items():
+        client.call("PUT", f"/v1/profile/{name}", json={"value": value})
+    client.call("GET", "/v1/peers", params={"topic": "/intentcast/1/intents/outdoor",
+                                            "count": 1, "wait": 15})
+    intent = client.call("POST", "/v1/intents", json=TENT)
+    offer = client.call("GET", f"/v1/intents/{intent['id']}/offers",
+                        params={"wait": 15, "count": 1})[0]
+    client.call("POST", f"/v1/offers/{offer['ref']}/accept")
+    vendor.expect("disclosure", timeout=20)
+    deadline = time.monotonic() + 10
+    while not (held := client.call("GET", "/v1/consents")) and time.monotonic() < deadline:
+        vendor.drain(0.05)  # the person records the consent once the vendor has said ok
+    assert held, "the person's agent recorded no consent"
+    return person, vendor, vendor_home, client, held[0]
+
+
+def _vendor_rows(home) -> list[tuple]:
+    db = sqlite3.connect(f"file:{home / 'store.sqlite'}?mode=ro", uri=True)
+    try:
+        return db.execute("SELECT id, fields, state, data, disclosure, deletion "
+                          "FROM consents").fetchall()
+    finally:
+        db.close()
+
+
+def _vendor_key(home) -> KeyPair:
+    store = Store(home / "store.sqlite")
+    try:
+        store.unlock(PASSPHRASE)
+        return KeyPair(store.get_secret("vendor_seed"))
+    finally:
+        store.close()
+
+
+def test_the_vendor_gets_only_the_agreed_fields_then_deletes_them_on_revocation(cluster):
+    person, vendor, vendor_home, client, held = _deal(cluster)
+    assert sorted(held["fields"]) == ["email", "shipping_address"]
+    ((consent_id, _fields, state, data, disclosure, _),) = _vendor_rows(vendor_home)
+    assert (consent_id, state) == (held["id"], "active")
+    assert data is not None
+    # What the vendor received, opened with its own key: only what the agreement asked for.
+    sent = envelope.parse_message(cose.parse(bytes(disclosure)).payload)
+    assert isinstance(sent, Disclosure)
+    opened = open_fields(sent.sealed, _vendor_key(vendor_home))
+    assert opened == {"email": PROFILE["email"], "shipping_address": PROFILE["shipping_address"]}
+    revoked = client.call("POST", f"/v1/consents/{held['id']}/revoke")
+    assert revoked["state"] == "deleted"
+    vendor.expect("deleted", consent_id=held["id"], cause="revocation")
+    proof = envelope.open(bytes.fromhex(revoked["deletion_receipt_hex"]), now=int(time.time()))
+    assert proof.signer == vendor.events[0]["did"]
+    # Checked in the vendor's file itself: the row holds no data, and no copy is left.
+    ((_, _, state, data, _, deletion),) = _vendor_rows(vendor_home)
+    assert (state, data) == ("deleted", None)
+    assert bytes(deletion) == bytes.fromhex(revoked["deletion_receipt_hex"])
+    for suffix in ("", "-wal"):
+        path = vendor_home / f"store.sqlite{suffix}"
+        if path.exists():
+            assert PROFILE["shipping_address"].encode() not in path.read_bytes()
+    for proc in (vendor, person):
+        assert proc.stop() == 0, proc.tail()
+
+
+def test_a_vendor_that_does_not_answer_a_revocation_is_marked_in_breach(cluster):
+    person, vendor, _, client, held = _deal(cluster, "--step-timeout", "3")
+    vendor.stop()
+    revoked = client.call("POST", f"/v1/consents/{held['id']}/revoke")
+    assert revoked["state"] == "breach"
+    assert client.call("GET", "/v1/consents")[0]["state"] == "breach"
+    assert person.stop() == 0, person.tail()
+
+
+def test_the_receipts_are_valid_signed_records(cluster):
+    person, vendor, vendor_home, client, _held = _deal(cluster)
+    ((_, _, _, _, disclosure, _),) = _vendor_rows(vendor_home)
+    db = sqlite3.connect(f"file:{vendor_home / 'store.sqlite'}?mode=ro", uri=True)
+    (raw,) = db.execute("SELECT receipt FROM consents").fetchone()
+    db.close()
+    record = envelope.open(bytes(raw), now=int(time.time()))
+    assert isinstance(record.message, ConsentReceipt)
+    assert record.message.controller == vendor.events[0]["did"]
+    assert record.message.subject != record.signer  # a pairwise DID, not the intent's key
+    assert record.message.agreement_id in {a["id"] for a in client.call("GET", "/v1/agreements")}
+    assert envelope.parse_message(cose.parse(bytes(disclosure)).payload).consent == (
+        record.digest)
+    for proc in (vendor, person):
+        assert proc.stop() == 0, proc.tail()

@@ -1,0 +1,106 @@
+"""The vendor's data store: disclosures kept sealed, used only as agreed, purged on time.
+
+Real stores (SQLite files, vault) and real signed envelopes; time is trio's
+autojump clock, so a 30-day retention runs in no time and no sleep is made.
+"""
+
+from __future__ import annotations
+
+import pytest
+import trio
+import trio.testing
+from agent_harness import make_store
+from test_consent import PAIRWISE, VALUES, agreement
+from test_negotiation import BUYER, NOW, SELLER
+
+from agents import consents
+from agents.data_wire import Deleted, Disclose, Revoke, read_data_answer
+from agents.store import StoredAgreement
+from agents.vendor_data import DataRefused, VendorData
+from protocol import consent, cose
+from protocol.envelope import open as open_envelope
+from protocol.envelope import seal
+
+DAY = 86_400
+
+
+@pytest.fixture
+def vendor(tmp_path):
+    store = make_store(tmp_path / "vendor.sqlite")
+    deal = agreement()
+    raw = cose.add_signature(seal(deal, SELLER), BUYER.seed)
+    store.save_agreement(StoredAgreement(deal.id, deal.intent_id, deal.buyer, deal.vendor,
+                                         deal.price.amount, "EUR", raw, NOW), audit_data={})
+    return store, deal
+
+
+def _disclose(data: VendorData, deal, now: int = NOW) -> bytes:
+    receipt, disclosure = consent.disclose(deal, VALUES, buyer=BUYER, pairwise=PAIRWISE,
+                                           now=now)
+    data._disclosed(Disclose(receipt=receipt, disclosure=disclosure))
+    return receipt
+
+
+def test_data_is_kept_sealed_and_used_only_for_named_purposes(vendor, tmp_path):
+    store, deal = vendor
+    data = VendorData(store, SELLER, clock=lambda: NOW + 60)
+    receipt = _disclose(data, deal)
+    consent_id = open_envelope(receipt, now=NOW).message.id
+    assert data.use(consent_id, "delivery")["shipping_address"] == VALUES["shipping_address"]
+    with pytest.raises(DataRefused, match="does not allow 'marketing'"):
+        data.use(consent_id, "marketing")
+    raw_file = (tmp_path / "vendor.sqlite").read_bytes()
+    assert b"Hauptstr" not in raw_file  # sealed by the vault, never in the clear
+
+
+def test_a_revocation_erases_the_data_and_returns_a_valid_deletion_receipt(vendor):
+    store, deal = vendor
+    data = VendorData(store, SELLER, clock=lambda: NOW + 60)
+    receipt = _disclose(data, deal)
+    record = open_envelope(receipt, now=NOW).message
+    sealed = store.db.execute("SELECT data FROM consents").fetchone()[0]
+    answer = read_data_answer(data._revoked(Revoke(
+        revocation=consent.withdraw(receipt, PAIRWISE, now=NOW + 60))))
+    assert isinstance(answer, Deleted)
+    consent.check_deletion(record, open_envelope(answer.receipt, now=NOW + 60))
+    assert store.db.execute("SELECT data, state FROM consents").fetchone() == (None, "deleted")
+    assert sealed not in store.path.read_bytes()  # erased from the file, not just unlinked
+    with pytest.raises(DataRefused):
+        data.use(record.id, "delivery")
+
+
+def test_a_stranger_cannot_revoke(vendor):
+    store, deal = vendor
+    data = VendorData(store, SELLER, clock=lambda: NOW + 60)
+    receipt = _disclose(data, deal)
+    with pytest.raises(Exception, match="only the person"):
+        data._revoked(Revoke(revocation=consent.withdraw(receipt, SELLER, now=NOW + 60)))
+    assert consents.all_(store)[0].state == "active"
+
+
+@pytest.mark.trio
+async def test_retention_ends_on_time_with_a_deletion_receipt(vendor, autojump):
+    store, deal = vendor
+    start = trio.current_time()
+    data = VendorData(store, SELLER, clock=lambda: NOW + (trio.current_time() - start))
+    receipt = _disclose(data, deal)
+    record = open_envelope(receipt, now=NOW).message
+    assert record.retention_days == 30
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(data.purge_forever, 60.0)
+        await trio.sleep(30 * DAY - 120)
+        assert consents.get(store, record.id).state == "active"
+        await trio.sleep(240)
+        held = consents.get(store, record.id)
+        assert held.state == "deleted"
+        deleted = open_envelope(held.deletion, now=NOW + 30 * DAY)
+        assert deleted.message.cause == "retention"
+        assert NOW + 30 * DAY <= deleted.message.deleted_at <= NOW + 30 * DAY + 60
+        consent.check_deletion(record, deleted)
+        assert consents.data(store, record.id) is None
+        nursery.cancel_scope.cancel()
+
+
+@pytest.fixture
+def autojump():
+    return trio.testing.MockClock(autojump_threshold=0)
