@@ -94,6 +94,10 @@ class AssistantAgent(PersonAgent):
 
     async def on_desk(self, event: Any) -> None:
         if isinstance(event, Welcome):
+            for addr in event.peers:  # the market the person's daemon sees, to publish into
+                connect = getattr(self.network, "connect", None)
+                if connect is not None:
+                    await connect(addr)
             for assigned in event.intents:
                 await self._take(assigned.intent)
         elif isinstance(event, IntentEvent):
@@ -113,11 +117,15 @@ class AssistantAgent(PersonAgent):
         intent = verified.message
         if not isinstance(intent, Intent) or intent.assistant != self.key.did:
             return
-        if self.store.intent(intent.id) is None:
-            self.store.save_intent(
-                StoredIntent(intent.id, b"", intent.category, intent.description, "open",
-                             self.now(), intent.expires_at, raw),
-                audit_data={"intent_id": intent.id, "for": verified.signer})
+        if self.store.intent(intent.id) is not None:
+            return  # a reconnect hands over open intents again: they are in hand already
+        self.store.save_intent(
+            StoredIntent(intent.id, b"", intent.category, intent.description, "open",
+                         self.now(), intent.expires_at, raw),
+            audit_data={"intent_id": intent.id, "for": verified.signer})
+        # We publish it, not the person's daemon: vendors see only this assistant's peer,
+        # as the gossip origin and as reply_to, never the person's (spec §9).
+        await self.network.publish_intent(raw)
         self.on_event({"event": "intent", "id": intent.id})
         self.dispatch("intent", _info(raw))
 

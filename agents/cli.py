@@ -90,6 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", type=Path, metavar="DIR", help="write every envelope under DIR")
     demo.add_argument("--assistant", choices=["best-price", "privacy-guard", "price-watch"],
                       help="let an example assistant negotiate for the person")
+    demo.add_argument("--scenario", choices=["deal", "data-rights"], default="deal",
+                      help="data-rights: consent, disclosure, revocation, unlinkability")
     demo.add_argument("--local", action="store_true",
                       help="the protocol alone, in one process (no network)")
     return parser
@@ -121,7 +123,8 @@ def _run(args: argparse.Namespace, home: Path) -> int:
             return walkthrough.run(as_json=args.json, out=args.out)
         from . import netdemo
 
-        return netdemo.run(as_json=args.json, out=args.out, assistant=args.assistant)
+        return netdemo.run(as_json=args.json, out=args.out, assistant=args.assistant,
+                           scenario=args.scenario)
     if command == "init":
         return _init(args, home, role="person")
     if command == "daemon":

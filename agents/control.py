@@ -7,7 +7,7 @@ authenticated is its key: the daemon serves only peers whose key is the
 delegate of a live grant.
 
 - `hello` {grant, addrs}: the stream stays open as the event stream; the
-  daemon answers `welcome` {intents: [{intent, link}]}, then sends `intent`
+  daemon answers `welcome` {intents: [{intent, link}], peers}, then sends `intent`
   {intent, link}, `expiring` {intent_id} and `revoked` {grant_id} as they happen.
 - `renew` {intent_id}: answered `link` {link}, or `error` {error}.
 - `record` {envelope}: a copy of what the assistant sent or received, for the
@@ -56,6 +56,9 @@ class Assigned(Op):
 class Welcome(Op):
     op: Literal["welcome"] = "welcome"
     intents: list[Assigned] = Field(default_factory=list, max_length=256)
+    peers: list[Annotated[str, StringConstraints(pattern=r"^/[!-~]{1,255}$")]] = Field(
+        default_factory=list, max_length=32)
+    """Peers the person's daemon knows (full multiaddrs): where the assistant publishes."""
 
 
 class IntentEvent(Op):

@@ -79,6 +79,13 @@ class NodeNetwork:
     def peer_addrs(self, peer_id: str) -> list[str]:
         return self.node.peer_addrs(peer_id)
 
+    def peer_multiaddrs(self) -> list[str]:
+        """Every connected peer as a dialable multiaddr ending in /p2p/<id>."""
+        return [f"{a}/p2p/{p}" for p in self.node.peers() for a in self.node.peer_addrs(p)[:1]]
+
+    async def connect(self, addr: str) -> bool:
+        return await self.node.connect(addr)
+
     async def open_negotiation(self, peer_id: str, addrs: list[str]) -> StreamChannel:
         return StreamChannel(await self.node.open_negotiation(peer_id, addrs))
 
@@ -196,7 +203,7 @@ async def _vendor_main(store: Store, config: homes.Config, catalog: Any, policy:
         nursery.start_soon(data.purge_forever)
         for topic in sorted(catalog.topics):
             intents = await node.subscribe_intents(topic)
-            nursery.start_soon(_answer_all, intents, agent, nursery)
+            nursery.start_soon(_answer_all, intents, agent, nursery, node)
         _announce({"event": "ready", "role": "vendor", "did": key.did, "name": catalog.name,
                    "peer_id": node.peer_id, "addrs": node.multiaddrs(),
                    "topics": sorted(catalog.topics)})
@@ -204,10 +211,12 @@ async def _vendor_main(store: Store, config: homes.Config, catalog: Any, policy:
         nursery.cancel_scope.cancel()
 
 
-async def _answer_all(intents: Any, agent: VendorAgent, nursery: trio.Nursery) -> None:
+async def _answer_all(intents: Any, agent: VendorAgent, nursery: trio.Nursery, node: Node
+                      ) -> None:
     verified: Verified
     async for verified in intents:
-        _announce({"event": "intent", "id": verified.message.id, "signer": verified.signer})
+        _announce({"event": "intent", "id": verified.message.id, "signer": verified.signer,
+                   "origin": node.last_origin})
         nursery.start_soon(agent.on_intent, verified)
 
 

@@ -60,6 +60,7 @@ class ControlChannel(Protocol):
 
 class DeskNetwork(Protocol):
     async def publish_revocation(self, data: bytes) -> None: ...
+    def peer_multiaddrs(self) -> list[str]: ...
 
 
 class DeskError(Exception):
@@ -200,7 +201,9 @@ class Desk:
             await previous.channel.close()
         assigned = [Assigned(intent=s.raw, link=self._renew(found, s.id))
                     for s in self._open_intents(assistant)]
-        await self._push(connection, pack(Welcome(intents=assigned)))
+        peers = [a for a in self.network.peer_multiaddrs()
+                 if not a.endswith("/p2p/" + channel.remote_peer_id)][:32]
+        await self._push(connection, pack(Welcome(intents=assigned, peers=peers)))
         with self.store.transaction() as db:
             audit.append(db, at=self.now(), kind="assistant_connected",
                          data={"assistant": assistant, "grant_id": found.id})

@@ -34,6 +34,7 @@ from .render import short_did
 
 CATALOGS = Path(__file__).resolve().parent.parent / "examples" / "catalogs"
 VENDORS = ["trailhead.toml", "bargainblast.toml", "copper-kettle.toml"]
+DATA_RIGHTS_VENDORS = ["trailhead.toml", "summit.toml"]
 START_TIMEOUT = 15.0
 DEMO_PASSPHRASE = "intentcast-demo"  # throwaway homes, deleted at the end
 
@@ -109,13 +110,14 @@ def _ready_line(proc: subprocess.Popen[bytes], out: IO[bytes], name: str, log: P
     return dict(ready)
 
 
-def run(*, as_json: bool = False, out: Path | None = None, assistant: str | None = None) -> int:
+def run(*, as_json: bool = False, out: Path | None = None, assistant: str | None = None,
+        scenario: str = "deal") -> int:
     started = time.monotonic()
     say = (lambda *_: None) if as_json else print
     root = Path(tempfile.mkdtemp(prefix="intentcast-demo-"))
     demo = Demo(root, say)
     try:
-        summary = _play(demo, out, assistant)
+        summary = _play(demo, out, assistant, scenario)
     except DemoError as exc:
         print(f"intentcast demo: {exc}", file=sys.stderr)
         return 1
@@ -130,16 +132,19 @@ def run(*, as_json: bool = False, out: Path | None = None, assistant: str | None
     return 0
 
 
-def _play(demo: Demo, out: Path | None, assistant: str | None) -> dict[str, Any]:
+def _play(demo: Demo, out: Path | None, assistant: str | None, scenario: str
+          ) -> dict[str, Any]:
     say = demo.say
     os.environ.setdefault(PASSPHRASE_ENV, DEMO_PASSPHRASE)
     if not CATALOGS.is_dir():
         raise DemoError(f"the example catalogs are missing ({CATALOGS})")
-    say("intentcast demo: one person and three vendors, each its own process on libp2p\n")
+    catalogs = DATA_RIGHTS_VENDORS if scenario == "data-rights" else VENDORS
+    say(f"intentcast demo: one person and {len(catalogs)} vendors, each its own process on "
+        "libp2p\n")
     person_home = demo.root / "person"
     _init(person_home, Config(role="person"))
     homes = []
-    for n, catalog in enumerate(VENDORS, 1):
+    for n, catalog in enumerate(catalogs, 1):
         homes.append(demo.root / f"vendor-{n}")
         _init(homes[-1], Config(role="vendor", catalog=str(CATALOGS / catalog)))
     person = demo.wait_ready(demo.spawn("person", person_home, ["daemon"]))
@@ -154,6 +159,10 @@ def _play(demo: Demo, out: Path | None, assistant: str | None) -> dict[str, Any]
 
     api = Client(person_home)
     try:
+        if scenario == "data-rights":
+            from .data_demo import play
+
+            return play(demo, api, vendors, out)
         if assistant is not None:
             from .assistant_demo import negotiate
 

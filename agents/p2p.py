@@ -63,6 +63,7 @@ REVOCATION_TOPIC = "/intentcast/1/revocations"
 DELIVERY_QUEUE = 4096
 OUTBOUND_HIGH_WATER = 24
 PEERSTORE_TTL = 3600
+PUBLISH_WAIT = 5.0
 
 ASSISTANT_PROTOCOL = TProtocol("/intentcast/assistant/1")
 """An assistant's requests to the person's daemon (hello, renew, record)."""
@@ -175,6 +176,8 @@ class Node:
         self.on_drop: Callable[[str, str], None] | None = None
         """Called with (reason, topic or "") for everything the node refuses."""
         self.delivered: collections.Counter[str] = collections.Counter()
+        self.last_origin = ""
+        """The gossip origin (`from` peer id) of the last message delivered."""
         self.replay_guard = ReplayGuard()
         self.host = new_host(
             key_pair=self.key_pair,
@@ -332,6 +335,7 @@ class Node:
                 self.drop(exc.reason.value, topic)
                 continue
             self.delivered[topic] += 1
+            self.last_origin = ID(bytes(message.from_id)).to_base58() if message.from_id else ""
             yield verified
 
     async def publish_intent(self, data: bytes) -> None:
@@ -341,6 +345,11 @@ class Node:
             raise ValueError("only intents are published on intent topics")
         topic = intent_topic(verified.message.category)
         self._watch(topic)
+        if not self.topic_peers(topic):
+            # Just connected (an assistant, a fresh daemon): give subscriptions a moment
+            # to arrive rather than publish to nobody.
+            with trio.move_on_after(PUBLISH_WAIT):
+                await self.wait_for_topic_peers(topic, 1)
         await self._wait_for_outbound_room()
         await self.pubsub.publish(topic, data)
 

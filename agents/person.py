@@ -174,8 +174,11 @@ class PersonAgent:
         self.store.record_envelope(raw, digest=digest(raw), type="intent", direction="out",
                                    at=now, intent_id=intent.id)
         if req.assistant is not None and self.desk is not None:
-            await self.desk.announce(stored, req.assistant)  # before vendors can call it
-        await self.network.publish_intent(raw)
+            # The assistant publishes it from its own peer, so that nothing on the network
+            # points at the person's daemon (spec §9, linkability).
+            await self.desk.announce(stored, req.assistant)
+        else:
+            await self.network.publish_intent(raw)
         return stored
 
     def intent(self, intent_id: str) -> StoredIntent:

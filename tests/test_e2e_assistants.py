@@ -71,6 +71,9 @@ def test_an_assistant_negotiates_for_the_person_who_sees_every_move(cluster):
     person, client, vendors, assistant, did, _ = _setup(
         cluster, BEST_PRICE, vendors=("trailhead.toml", "bargainblast.toml"))
     intent = client.call("POST", "/v1/intents", json={**TENT, "assistant": did})
+    heard = vendors[0][0].expect("intent", id=intent["id"])
+    # Nothing on the network points at the person's daemon: the assistant published it.
+    assert heard["origin"] == assistant.events[0]["peer_id"] != person.events[0]["peer_id"]
     assistant.expect("report", intent_id=intent["id"], timeout=30)
     agreements = _until(lambda: [a for a in client.call("GET", "/v1/agreements")
                                  if a["intent_id"] == intent["id"]], assistant)
