@@ -133,3 +133,32 @@ def test_demo_with_an_assistant_names_it_as_the_agent_under_a_chain():
     assert agreement["delegation_chain"] == [agreement["buyer"], summary["assistant"]]
     assert agreement["price_minor"] <= 20000
     assert agreement["vendor"] in {o["vendor"] for o in summary["offers"]}
+
+
+def test_data_rights_demo_proves_its_receipts_and_shares_no_identifier(tmp_path):
+    result = run("demo", "--scenario", "data-rights", "--json", "--out", str(tmp_path))
+    assert result.returncode == 0, result.stderr.decode()
+    summary = json.loads(result.stdout)
+    assert len(summary["agreements"]) == 2
+    assert len({a["vendor"] for a in summary["agreements"]}) == 2
+    assert summary["consent_receipts"] == 2
+    assert summary["deletion_receipts"] == 1
+    assert summary["shared_identifiers"] == []
+    written = sorted(p.parent.name for p in tmp_path.glob("*/*.cbor"))
+    assert set(written) == {"vendor-1", "vendor-2"}
+
+
+def test_the_identifier_comparison_would_see_a_shared_key():
+    from agents.data_demo import _identifiers
+    from protocol.envelope import seal
+    from protocol.identity import KeyPair
+    from protocol.messages import Report
+
+    key = KeyPair(b"\x09" * 32)
+
+    def report(intent_id: str) -> bytes:
+        return seal(Report(id=f"report-{intent_id}", issued_at=1, expires_at=2,
+                           intent_id=intent_id, kind="note", text="hi"), key)
+
+    shared = _identifiers([report("aaaaaaaa")]) & _identifiers([report("bbbbbbbb")])
+    assert shared == {key.did}
