@@ -10,13 +10,34 @@ import re
 from typing import Annotated, Any
 
 from fastapi import FastAPI
-from pydantic import BaseModel, ConfigDict, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from . import audit, consents
+from protocol.currencies import EXPONENTS, parse_amount
+
+from . import audit, cart, consents
 from .person import AgentError, PersonAgent
 from .person_data import ConsentFailure
 
 NAME = r"^[a-z][a-z0-9_]{0,31}$"
+
+
+class PostCartItem(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    category: Annotated[str, StringConstraints(
+        max_length=128, pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*(?:\.[a-z0-9]+(?:-[a-z0-9]+)*){0,7}$")]
+    description: Annotated[str, StringConstraints(min_length=1, max_length=280)]
+    max_price: Annotated[str, StringConstraints(pattern=r"^\d{1,13}(\.\d{1,3})?$")] | None = None
+    currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] = "EUR"
+    quantity: Annotated[int, Field(ge=1, le=10_000)] = 1
+
+
+class PostCartIntent(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    expires_in: Annotated[int, Field(ge=60, le=30 * 86_400)] = 3600
+    country: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")] | None = None
+    postcode_prefix: Annotated[str, StringConstraints(pattern=r"^[A-Z0-9]{1,5}$")] | None = None
 
 
 class PutAttribute(BaseModel):
@@ -51,6 +72,37 @@ def add_routes(app: FastAPI, agent: PersonAgent, guarded: list[Any]) -> None:
             store.set_attribute(checked(name), body.value, now=now)
             audit.append(db, at=now, kind="attribute_set", data={"name": name})
         return {"name": name, "value": body.value}
+
+    @app.post("/v1/cart", dependencies=guarded, status_code=201)
+    async def add_to_cart(body: PostCartItem) -> dict[str, Any]:
+        if body.currency not in EXPONENTS:
+            raise AgentError(422, f"currency: {body.currency} is not an ISO 4217 code")
+        try:
+            cap = None if body.max_price is None else parse_amount(body.max_price, body.currency)
+        except ValueError as exc:
+            raise AgentError(422, f"max_price: {exc}") from exc
+        item = cart.add(store, body.category, body.description, cap, body.currency,
+                        body.quantity, now=agent.now())
+        return item.__dict__
+
+    @app.get("/v1/cart", dependencies=guarded)
+    async def list_cart() -> list[dict[str, Any]]:
+        return [i.__dict__ for i in cart.items(store)]
+
+    @app.delete("/v1/cart/{item_id}", dependencies=guarded)
+    async def remove_from_cart(item_id: int) -> dict[str, Any]:
+        cart.remove(store, item_id)
+        return {"removed": item_id}
+
+    @app.post("/v1/cart/intent", dependencies=guarded, status_code=201)
+    async def intent_from_cart(body: PostCartIntent) -> dict[str, Any]:
+        """Turn the whole cart into one intent; the cart is emptied once it is posted."""
+        request = cart.intent_from_cart(store, expires_in=body.expires_in, country=body.country,
+                                        postcode_prefix=body.postcode_prefix)
+        posted = await agent.post_intent(request)
+        cart.clear(store)
+        return {"id": posted.id, "state": posted.state, "category": posted.category,
+                "description": posted.description, "expires_at": posted.expires_at}
 
     @app.get("/v1/consents", dependencies=guarded)
     async def list_consents() -> list[dict[str, Any]]:

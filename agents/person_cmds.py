@@ -50,6 +50,13 @@ def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     post.add_argument("--expires", type=duration, default=3600, help="e.g. 30m, 2h, 7d")
     post.add_argument("--assistant", metavar="DID",
                       help="let this granted assistant negotiate for you")
+    new = isub.add_parser("new", help="broadcast your whole cart as one intent",
+                          parents=[common])
+    new.add_argument("--from-cart", action="store_true", required=True,
+                     help="take your cart with you: one intent for everything in it")
+    new.add_argument("--country")
+    new.add_argument("--postcode")
+    new.add_argument("--expires", type=duration, default=3600)
     isub.add_parser("list", help="your intents and their state", parents=[common])
     show = isub.add_parser("show", help="one intent and its offers", parents=[common])
     show.add_argument("id")
@@ -83,6 +90,18 @@ def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     pget = psub.add_parser("get", help="show one attribute", parents=[common])
     pget.add_argument("name")
     psub.add_parser("list", help="the names of your attributes", parents=[common])
+    cart = sub.add_parser("cart", help="your portable cart, kept in your own store",
+                          parents=[common])
+    cartsub = cart.add_subparsers(dest="action", required=True, metavar="ACTION")
+    cadd = cartsub.add_parser("add", help="add something you want", parents=[common])
+    cadd.add_argument("category", help="e.g. outdoor.camping.tents")
+    cadd.add_argument("description")
+    cadd.add_argument("--max-price")
+    cadd.add_argument("--currency", default="EUR")
+    cadd.add_argument("--quantity", type=int, default=1)
+    cartsub.add_parser("list", help="what is in your cart", parents=[common])
+    cremove = cartsub.add_parser("remove", help="take an item out", parents=[common])
+    cremove.add_argument("id", type=int)
     consent = sub.add_parser("consent", help="what you disclosed to vendors; withdraw it",
                              parents=[common])
     csub = consent.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -135,6 +154,17 @@ def _dispatch(args: argparse.Namespace, call: Call) -> tuple[Any, Callable[[Any]
         if args.action == "get":
             return call("GET", f"/v1/profile/{args.name}"), lambda a: a["value"]
         return call("GET", "/v1/profile"), lambda names: "\n".join(names) or "no attributes"
+    if command == "cart":
+        if args.action == "add":
+            body = {"category": args.category, "description": args.description,
+                    "currency": args.currency, "quantity": args.quantity,
+                    **({"max_price": args.max_price} if args.max_price else {})}
+            return call("POST", "/v1/cart", json=body), _cart_line
+        if args.action == "remove":
+            return (call("DELETE", f"/v1/cart/{args.id}"),
+                    lambda r: f"removed item {r['removed']}")
+        return call("GET", "/v1/cart"), lambda rows: "\n".join(
+            _cart_line(i) for i in rows) or "the cart is empty"
     if command == "consent":
         if args.action == "revoke":
             return call("POST", f"/v1/consents/{args.id}/revoke"), _consent_line
@@ -157,6 +187,10 @@ def _intent(args: argparse.Namespace, call: Call) -> tuple[Any, Callable[[Any], 
             if value is not None:
                 body[key] = value
         return call("POST", "/v1/intents", json=body), _intent_line
+    if args.action == "new":
+        body = {"expires_in": args.expires, **({"country": args.country} if args.country else {}),
+                **({"postcode_prefix": args.postcode} if args.postcode else {})}
+        return call("POST", "/v1/cart/intent", json=body), _intent_line
     if args.action == "list":
         return call("GET", "/v1/intents"), lambda rows: "\n".join(
             _intent_line(i) for i in rows) or "no intents yet"
@@ -194,6 +228,11 @@ def _agreement(a: dict[str, Any]) -> str:
     return (f"agreement {a['id']}: {_money(a['price_minor'], a['currency'])}\n"
             f"  buyer  {a['buyer']}\n  vendor {a['vendor']}\n"
             f"  signed by both; the envelope is {len(a.get('envelope_hex', '')) // 2} bytes")
+
+
+def _cart_line(i: dict[str, Any]) -> str:
+    cap = f" up to {_money(i['max_price'], i['currency'])}" if i.get("max_price") else ""
+    return f"{i['id']:>3}  {i['quantity']} x {i['description']}  ({i['category']}){cap}"
 
 
 def _consent_line(c: dict[str, Any]) -> str:

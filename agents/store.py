@@ -118,6 +118,18 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX consents_by_state ON consents (state, retain_until);
     """,
+    # 5: the person's portable cart
+    """
+    CREATE TABLE cart (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        category TEXT NOT NULL,
+        description TEXT NOT NULL,
+        max_price INTEGER,
+        currency TEXT NOT NULL,
+        quantity INTEGER NOT NULL,
+        added_at INTEGER NOT NULL
+    );
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

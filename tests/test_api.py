@@ -163,3 +163,44 @@ async def test_profile_attributes_are_sealed_and_audited_without_their_value(tmp
         (entry,) = audit.entries(store.db, kind="attribute_set")
         assert entry.data == {"name": "shipping_address"}
         nursery.cancel_scope.cancel()
+
+
+@pytest.mark.trio
+async def test_the_cart_travels_as_one_intent_to_every_matching_vendor(tmp_path, autojump):
+    async with trio.open_nursery() as nursery:
+        market, app = await _app(nursery, tmp_path, ["trailhead.toml"])
+        async with client(app) as http:
+            async def add(category: str, description: str, cap: str) -> dict:
+                added = await http.post("/v1/cart", headers=AUTH, json={
+                    "category": category, "description": description, "max_price": cap})
+                assert added.status_code == 201, added.text
+                return added.json()
+
+            empty = await http.post("/v1/cart/intent", headers=AUTH, json={})
+            assert empty.status_code == 409
+            tent = await add("outdoor.camping.tents", "two-person tent", "200.00")
+            await add("outdoor.camping.sleeping-bags", "down sleeping bag", "150.00")
+            kettle = await add("kitchen.kettles", "a kettle", "40")
+            spans = await http.post("/v1/cart/intent", headers=AUTH, json={})
+            assert spans.status_code == 422
+            assert "several top-level categories" in spans.json()["error"]
+            removed = await http.delete(f"/v1/cart/{kettle['id']}", headers=AUTH)
+            assert removed.status_code == 200
+            left = [i["id"] for i in (await http.get("/v1/cart", headers=AUTH)).json()]
+            assert left == [tent["id"], left[1]]
+            assert kettle["id"] not in left
+            posted = await http.post("/v1/cart/intent", headers=AUTH, json={"country": "DE"})
+            assert posted.status_code == 201, posted.text
+            intent = posted.json()
+            assert intent["category"] == "outdoor.camping"
+            assert intent["description"] == "1 x two-person tent; 1 x down sleeping bag"
+            stored = market.person.store.intent(intent["id"])
+            from protocol import cose, envelope
+
+            sent = envelope.parse_message(cose.parse(stored.raw).payload)
+            assert sent.constraints.max_price.amount == 35_000
+            offers = await http.get(f"/v1/intents/{intent['id']}/offers", headers=AUTH,
+                                    params={"wait": 5, "count": 1})
+            assert len(offers.json()) == 1  # the vendor answered the cart it was shown
+            assert (await http.get("/v1/cart", headers=AUTH)).json() == []
+        nursery.cancel_scope.cancel()
