@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from protocol.currencies import EXPONENTS, parse_amount
 
-from . import audit, cart, consents
+from . import audit, cart, consents, credits
 from .person import AgentError, PersonAgent
 from .person_data import ConsentFailure
 
@@ -103,6 +103,19 @@ def add_routes(app: FastAPI, agent: PersonAgent, guarded: list[Any]) -> None:
         cart.clear(store)
         return {"id": posted.id, "state": posted.state, "category": posted.category,
                 "description": posted.description, "expires_at": posted.expires_at}
+
+    @app.get("/v1/credits", dependencies=guarded)
+    async def list_credits() -> list[dict[str, Any]]:
+        """Loyalty credits held, each usable with its issuer only."""
+        return [{"credit": c.digest.hex(), "vendor": c.vendor, "value_minor": c.value,
+                 "currency": c.currency, "state": c.state, "ref": c.ref}
+                for c in credits.all_(store)]
+
+    @app.post("/v1/offers/{ref}/redeem", dependencies=guarded)
+    async def redeem(ref: str) -> dict[str, Any]:
+        """Present a credit from this offer's vendor; then counter at the lower price."""
+        value = await agent.redeem(ref)
+        return {"ref": ref, "value_minor": value}
 
     @app.get("/v1/consents", dependencies=guarded)
     async def list_consents() -> list[dict[str, Any]]:

@@ -198,7 +198,8 @@ async def _vendor_main(store: Store, config: homes.Config, catalog: Any, policy:
         agent = VendorAgent(store, key, catalog, policy, NodeNetwork(node),
                             on_refused=lambda event: _announce({"event": "refused", **event}))
         nursery.start_soon(_learn_revocations, await node.subscribe_revocations(), agent)
-        data = VendorData(store, key, on_event=_announce)
+        data = VendorData(store, key, on_event=_announce,
+                          loyalty_percent=catalog.loyalty_percent, offer_open=agent.offer_open)
         node.set_stream_handler(DATA_PROTOCOL, data.handle)
         nursery.start_soon(data.purge_forever)
         for topic in sorted(catalog.topics):

@@ -58,15 +58,16 @@ def play(demo: Demo, api: Client, vendors: list[Agent], out: Path | None) -> dic
         say(f"   {vendor.ready['name']} received {', '.join(c['fields'])} for "
             f"{', '.join(c['purposes'])}, sealed to its key, with consent receipt {c['id']}")
     say("   (the phone number was asked for by no one, so it never left the person's store)")
+    loyalty = _loyalty(demo, api, vendors)
     first = held[0]
     revoked = api.call("POST", f"/v1/consents/{first['id']}/revoke")
-    say(f"\n4. The person withdraws consent {first['id']}: the vendor erases the data and "
+    say(f"\n5. The person withdraws consent {first['id']}: the vendor erases the data and "
         f"answers with a signed deletion receipt ({revoked['state']})")
     if revoked["state"] != "deleted":
         raise DemoError("the vendor did not prove the deletion")
     views = [_received(v.home) for v in vendors]
     shared = sorted(_identifiers(views[0]) & _identifiers(views[1]))
-    say(f"\n5. What the two vendors could link: {shared or 'nothing'} (leaving out the two "
+    say(f"\n6. What the two vendors could link: {shared or 'nothing'} (leaving out the two "
         "broadcast intents both received byte for byte)")
     if out is not None:
         for vendor, view in zip(vendors, views, strict=True):
@@ -78,11 +79,41 @@ def play(demo: Demo, api: Client, vendors: list[Agent], out: Path | None) -> dic
     receipts = api.call("GET", "/v1/consents")
     return {
         "agreements": [{"id": a["id"], "vendor": a["vendor"], "price_minor": a["price_minor"],
-                        "currency": a["currency"]} for a in agreements],
+                        "currency": a["currency"]} for a in api.call("GET", "/v1/agreements")],
         "consent_receipts": sum(_valid_receipt(demo, c) for c in receipts),
         "deletion_receipts": sum(_valid_deletion(c) for c in receipts),
         "shared_identifiers": shared,
+        "loyalty": loyalty,
     }
+
+
+def _loyalty(demo: Demo, api: Client, vendors: list[Agent]) -> dict[str, Any]:
+    """The credit the first deal earned, spent on a later intent with the same vendor."""
+    say = demo.say
+    deadline = time.monotonic() + 10
+    while not (held := api.call("GET", "/v1/credits")) and time.monotonic() < deadline:
+        time.sleep(0.1)  # the credit comes with the vendor's answer to the disclosure
+    if not held:
+        raise DemoError("no loyalty credit was issued")
+    credit = held[0]
+    issuer = next(v for v in vendors if v.ready["did"] == credit["vendor"])
+    say(f"\n4. {issuer.ready['name']} gave the person's pseudonym with it a loyalty credit of "
+        f"{credit['value_minor'] / 100:.2f} EUR: no account, no card")
+    intent = api.call("POST", "/v1/intents", json={
+        "category": "outdoor.camping.sleeping-bags", "description": "a down sleeping bag",
+        "max_price": "160.00", "currency": "EUR", "expires_in": 3600})
+    offer = api.call("GET", f"/v1/intents/{intent['id']}/offers",
+                     params={"wait": 15, "count": 1})[0]
+    honoured = api.call("POST", f"/v1/offers/{offer['ref']}/redeem")
+    lower = offer["price_minor"] - honoured["value_minor"]
+    api.call("POST", f"/v1/offers/{offer['ref']}/counter",
+             json={"price": f"{lower / 100:.2f}", "note": "with my loyalty credit"})
+    agreement = api.call("POST", f"/v1/offers/{offer['ref']}/accept")
+    say(f"   on a later intent it presented the credit to that vendor only: "
+        f"{offer['price_minor'] / 100:.2f} became {agreement['price_minor'] / 100:.2f} EUR")
+    states = [c["state"] for c in api.call("GET", "/v1/credits")]
+    return {"earned": len(held), "redeemed": states.count("spent"),
+            "discount_minor": offer["price_minor"] - agreement["price_minor"]}
 
 
 def _consents(api: Client, count: int) -> list[dict[str, Any]]:

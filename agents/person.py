@@ -42,7 +42,7 @@ from protocol.terms import CustomerTerms, check
 
 from . import audit
 from .desk import Desk, DeskError
-from .person_data import PersonData
+from .person_data import ConsentFailure, PersonData
 from .store import Store, StoredAgreement, StoredIntent, StoredNegotiation
 
 log = logging.getLogger("intentcast.person")
@@ -256,6 +256,21 @@ class PersonAgent:
                          and a.vendor == n.counterparty)
         return agreement
 
+    async def redeem(self, ref: str) -> int:
+        """Present a loyalty credit from this offer's vendor; the value it takes off."""
+        session = self._session(ref)
+        n = session.negotiation
+        if self.data is None or n.offer_digest is None or n.counterparty is None:
+            raise AgentError(409, "this agent cannot present credits")
+        if n.state is not State.BUYER_TURN:
+            raise AgentError(409, f"offer {ref} is waiting for the vendor ({n.state.value})")
+        try:
+            credit = await self.data.redeem(ref, n.counterparty, session.channel.remote_peer_id,
+                                            n.intent.id, n.offer_digest)
+        except ConsentFailure as exc:
+            raise AgentError(409, str(exc)) from exc
+        return credit.value
+
     async def reject(self, ref: str, reason: str) -> StoredNegotiation:
         session = self._session(ref)
         chain = await self._delegation(session.negotiation)
@@ -399,6 +414,7 @@ class PersonAgent:
         self._record(n, raw, "out", "agreement")
         await self._send(session, raw, record=False)
         if self.data is not None:
+            self.data.settle(session.ref)
             try:
                 await self.data.after_agreement(raw, session.channel.remote_peer_id)
             except Exception as exc:  # the deal stands; the disclosure can be retried

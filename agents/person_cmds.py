@@ -90,6 +90,11 @@ def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     pget = psub.add_parser("get", help="show one attribute", parents=[common])
     pget.add_argument("name")
     psub.add_parser("list", help="the names of your attributes", parents=[common])
+    sub.add_parser("credits", help="your loyalty credits (each good with its issuer only)",
+                   parents=[common])
+    redeem = sub.add_parser("redeem", help="present a loyalty credit against an offer",
+                            parents=[common])
+    redeem.add_argument("ref")
     cart = sub.add_parser("cart", help="your portable cart, kept in your own store",
                           parents=[common])
     cartsub = cart.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -154,6 +159,14 @@ def _dispatch(args: argparse.Namespace, call: Call) -> tuple[Any, Callable[[Any]
         if args.action == "get":
             return call("GET", f"/v1/profile/{args.name}"), lambda a: a["value"]
         return call("GET", "/v1/profile"), lambda names: "\n".join(names) or "no attributes"
+    if command == "credits":
+        return call("GET", "/v1/credits"), lambda rows: "\n".join(
+            f"{c['credit'][:12]}  {c['state']:<9} {_money(c['value_minor'], c['currency']):>12}"
+            f"  from {short_did(c['vendor'])}" for c in rows) or "no credits yet"
+    if command == "redeem":
+        return call("POST", f"/v1/offers/{args.ref}/redeem"), lambda r: (
+            f"credit of {r['value_minor'] / 100:.2f} accepted on {r['ref']}: counter at the "
+            "lower price to use it")
     if command == "cart":
         if args.action == "add":
             body = {"category": args.category, "description": args.description,

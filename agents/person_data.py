@@ -17,14 +17,14 @@ from typing import Any, Protocol
 
 import trio
 
-from protocol import consent, cose, envelope
+from protocol import consent, cose, envelope, loyalty
 from protocol.errors import IntentcastError
 from protocol.identity import MasterKey
-from protocol.messages import Agreement, ConsentReceipt, digest
+from protocol.messages import Agreement, ConsentReceipt, LoyaltyCredit, digest
 
-from . import consents
+from . import consents, credits
 from .control import ControlError, Error, Ok, pack
-from .data_wire import Deleted, Disclose, Revoke, read_data_answer
+from .data_wire import Deleted, Disclose, Honoured, Redeem, Revoke, Stored, read_data_answer
 from .store import Store
 
 log = logging.getLogger("intentcast.person_data")
@@ -61,7 +61,8 @@ class PersonData:
     def now(self) -> int:
         return int(self.clock())
 
-    async def _ask(self, peer: dict[str, Any], frame: bytes) -> Ok | Deleted | Error:
+    async def _ask(self, peer: dict[str, Any], frame: bytes
+                   ) -> Ok | Deleted | Stored | Honoured | Error:
         addrs = [a for a in peer.get("addrs") or [] if isinstance(a, str)]
         with trio.fail_after(self.deadline):
             stream = await self.network.open_data(str(peer["peer_id"]), addrs)
@@ -93,7 +94,7 @@ class PersonData:
                                 "addrs": self.network.peer_addrs(vendor_peer)}
         answer = await self._ask(peer, pack(Disclose(receipt=receipt_raw,
                                                      disclosure=disclosure_raw)))
-        if not isinstance(answer, Ok):
+        if not isinstance(answer, Stored):
             raise ConsentFailure(f"the vendor refused the disclosure: "
                                  f"{getattr(answer, 'error', answer.op)}")
         receipt = envelope.parse_message(cose.parse(receipt_raw).payload)
@@ -104,7 +105,53 @@ class PersonData:
                                  "vendor": agreement.vendor, "fields": receipt.fields,
                                  "purposes": receipt.purposes,
                                  "retention_days": receipt.retention_days})
+        if answer.credit is not None:
+            self._keep_credit(answer.credit, agreement, receipt.subject)
         return receipt.id
+
+    def _keep_credit(self, raw: bytes, agreement: Agreement, holder: str) -> None:
+        """A loyalty credit the vendor gave our pseudonym with it; kept if it is one."""
+        try:
+            verified = envelope.open(raw, now=self.now())
+        except IntentcastError as exc:
+            log.info("ignored a malformed credit from %s: %s", agreement.vendor, exc)
+            return
+        credit = verified.message
+        if not isinstance(credit, LoyaltyCredit) or verified.signer != agreement.vendor or (
+                credit.holder, credit.issuer) != (holder, agreement.vendor):
+            log.info("ignored a credit that is not ours from %s", agreement.vendor)
+            return
+        credits.keep(self.store, verified.digest, agreement.vendor, credit.value.amount,
+                     credit.value.currency, raw, state="unused", ref=None, now=self.now(),
+                     audit_kind="credit_earned")
+
+    async def redeem(self, ref: str, vendor: str, vendor_peer: str, intent_id: str,
+                     offer_digest: bytes) -> credits.Credit:
+        """Present our best unused credit from `vendor` against its offer `ref`."""
+        held = sorted((c for c in credits.all_(self.store)
+                       if c.vendor == vendor and c.state == "unused"), key=lambda c: -c.value)
+        if not held:
+            raise ConsentFailure(f"no unused loyalty credit from {vendor}")
+        credit = held[0]
+        redemption = loyalty.redeem(credit.raw, self.master.pairwise_key(vendor),
+                                    intent_id=intent_id, offer=offer_digest, now=self.now())
+        peer = {"peer_id": vendor_peer, "addrs": self.network.peer_addrs(vendor_peer)}
+        answer = await self._ask(peer, pack(Redeem(credit=credit.raw, redemption=redemption)))
+        if not isinstance(answer, Honoured):
+            raise ConsentFailure(f"the vendor did not honour the credit: "
+                                 f"{getattr(answer, 'error', answer.op)}")
+        credits.set_state(self.store, credit.digest, "presented", ref=ref, now=self.now(),
+                          audit_kind="credit_presented")
+        found = credits.by_ref(self.store, ref)
+        assert found is not None
+        return found
+
+    def settle(self, ref: str) -> None:
+        """After a deal on `ref`: a credit presented for it is spent."""
+        credit = credits.by_ref(self.store, ref)
+        if credit is not None and credit.state == "presented":
+            credits.set_state(self.store, credit.digest, "spent", ref=ref, now=self.now(),
+                              audit_kind="credit_spent")
 
     async def revoke(self, consent_id: str) -> consents.StoredConsent:
         """Withdraw a consent; the vendor deletes and proves it, or is marked in breach."""

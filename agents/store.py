@@ -130,6 +130,19 @@ MIGRATIONS: list[str] = [
         added_at INTEGER NOT NULL
     );
     """,
+    # 6: loyalty credits: held by the person, or presented to the vendor that issued them
+    """
+    CREATE TABLE credits (
+        digest BLOB PRIMARY KEY,
+        vendor TEXT NOT NULL,
+        value INTEGER NOT NULL,
+        currency TEXT NOT NULL,
+        state TEXT NOT NULL,
+        ref TEXT,
+        at INTEGER NOT NULL,
+        raw BLOB NOT NULL
+    );
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -25,6 +25,7 @@ from protocol.identity import KeyPair
 from protocol.messages import Accept, Agreement, Counter, Intent, Money, Revocation, digest
 from protocol.negotiation import Negotiation, Role, State
 
+from . import credits
 from .catalog import Catalog, Item
 from .person import Channel
 from .policy import CounterWith, PricingPolicy, Situation
@@ -53,6 +54,8 @@ class VendorAgent:
         on_refused: Callable[[dict[str, str]], None] = lambda _: None,
     ) -> None:
         self.store = store
+        self.open: dict[bytes, str] = {}
+        """Offer digest -> ref, for negotiations still open: where a credit may apply."""
         self.revocations = Revocations()
         """Delegation revocations heard on the network; checked on every assistant move."""
         self.on_refused = on_refused
@@ -68,6 +71,9 @@ class VendorAgent:
 
     def now(self) -> int:
         return int(self.clock())
+
+    def offer_open(self, offer_digest: bytes) -> str | None:
+        return self.open.get(offer_digest)
 
     def learn_revocation(self, verified: Verified) -> bool:
         """Keep a revocation of a delegation heard on the network; True if it was one."""
@@ -126,6 +132,7 @@ class VendorAgent:
             log.info("could not reach the buyer of %s", intent.id)
             return
         reserved = False
+        self.open[digest(offer)] = ref
         try:
             await channel.send(offer)
             self.stats["offers"] += 1
@@ -133,6 +140,8 @@ class VendorAgent:
             self._save(ref, seller, item)
             reserved = await self._converse(ref, seller, item, channel)
         finally:
+            self.open.pop(digest(offer), None)
+            self._settle_credit(ref, agreed=seller.state is State.AGREED)
             if reserved and seller.state is not State.AGREED:
                 self.store.release_stock(item.sku, intent.constraints.quantity)
             self._save(ref, seller, item)
@@ -183,11 +192,28 @@ class VendorAgent:
             self._save(ref, seller, item)
         return reserved
 
+    def _settle_credit(self, ref: str, *, agreed: bool) -> None:
+        credit = credits.by_ref(self.store, ref)
+        if credit is None or credit.state != "pending":
+            return
+        if agreed:
+            credits.set_state(self.store, credit.digest, "spent", ref=ref, now=self.now(),
+                              audit_kind="credit_spent")
+        else:  # no deal: the credit is the person's to present again
+            credits.forget(self.store, credit.digest)
+
     def _answer_counter(self, seller: Negotiation, item: Item, counter: Counter) -> bytes:
         assert seller.first_offer is not None
         ours = [m for m in seller.transcript[1:] if _signed_by(m, self.key.did)]
         last = envelope.parse_message(cose.parse(ours[-1]).payload)
         our_last = getattr(last, "price", seller.first_offer.price).amount
+        ref = self.open.get(seller.offer_digest or b"")
+        credit = credits.by_ref(self.store, ref) if ref else None
+        if credit is not None and credit.state == "pending":
+            # We gave this credit: honour it before any policy, and meet the buyer there.
+            honoured = max(counter.price.amount, our_last - credit.value)
+            price = Money(amount=honoured, currency=self.catalog.currency)
+            return seller.counter(price=price, now=self.now(), note="loyalty credit honoured")
         decision = self.policy.respond(Situation(
             item=item, intent=seller.intent, round=counter.round, our_last=our_last,
             their_price=counter.price.amount, max_rounds=seller.max_rounds,

@@ -17,14 +17,14 @@ from typing import Any
 
 import trio
 
-from protocol import consent, cose, envelope
-from protocol.errors import IntentcastError
+from protocol import consent, cose, envelope, loyalty
+from protocol.errors import ConsentError, IntentcastError, Reason
 from protocol.identity import KeyPair
-from protocol.messages import Agreement, ConsentReceipt, digest
+from protocol.messages import Agreement, ConsentReceipt, Money, digest
 
-from . import consents
-from .control import ControlError, Error, Ok, pack
-from .data_wire import Deleted, Disclose, Revoke, read_data_request
+from . import consents, credits
+from .control import ControlError, Error, pack
+from .data_wire import Deleted, Disclose, Honoured, Redeem, Revoke, Stored, read_data_request
 from .desk import ControlChannel
 from .store import Store
 
@@ -39,9 +39,14 @@ class DataRefused(Exception):
 
 class VendorData:
     def __init__(self, store: Store, key: KeyPair, *, clock: Callable[[], float] = time.time,
-                 on_event: Callable[[dict[str, Any]], None] = lambda _: None) -> None:
+                 on_event: Callable[[dict[str, Any]], None] = lambda _: None,
+                 loyalty_percent: int = 0,
+                 offer_open: Callable[[bytes], str | None] = lambda _: None) -> None:
         self.store = store
         self.key = key
+        self.loyalty_percent = loyalty_percent
+        self.offer_open = offer_open
+        """The ref of our negotiation whose offer has this digest, if it is still open."""
         self.clock = clock
         self.on_event = on_event
 
@@ -57,8 +62,12 @@ class VendorData:
                 return
             try:
                 request = read_data_request(data)
-                answer = self._disclosed(request) if isinstance(request, Disclose) else (
-                    self._revoked(request))
+                if isinstance(request, Disclose):
+                    answer = self._disclosed(request)
+                elif isinstance(request, Revoke):
+                    answer = self._revoked(request)
+                else:
+                    answer = self._redeemed(request)
             except (ControlError, IntentcastError, DataRefused) as exc:
                 answer = pack(Error(error=str(exc)[:280]))
             await channel.send(answer)
@@ -78,8 +87,9 @@ class VendorData:
         receipt = envelope.open(request.receipt, now=now)
         disclosure = envelope.open(request.disclosure, now=now)
         agreement_id = getattr(receipt.message, "agreement_id", "")
-        record, fields = consent.receive(self._agreement(agreement_id), receipt, disclosure,
-                                         self.key)
+        agreement = self._agreement(agreement_id)
+        record, fields = consent.receive(agreement, receipt, disclosure, self.key)
+        credit = None
         if consents.get(self.store, record.id) is None:
             consents.add(self.store, record, receipt.raw, party=record.subject, now=now,
                          disclosure=disclosure.raw, data=fields, audit_kind="data_received",
@@ -89,7 +99,35 @@ class VendorData:
                                      "retention_days": record.retention_days})
             self.on_event({"event": "disclosure", "consent_id": record.id,
                            "fields": sorted(fields)})
-        return pack(Ok())
+            credit = self._credit_for(agreement, record.subject, now)
+        return pack(Stored(credit=credit))
+
+    def _credit_for(self, agreement: Agreement, holder: str, now: int) -> bytes | None:
+        """A loyalty credit to the person's pseudonym with us, if our policy gives them."""
+        value = agreement.price.amount * self.loyalty_percent // 100
+        if value <= 0:
+            return None
+        credit = loyalty.issue_credit(self.key, holder=holder, agreement_id=agreement.id,
+                                      value=Money(amount=value,
+                                                  currency=agreement.price.currency), now=now)
+        self.on_event({"event": "credit_issued", "agreement_id": agreement.id, "value": value})
+        return credit
+
+    def _redeemed(self, request: Redeem) -> bytes:
+        now = self.now()
+        credit = envelope.open(request.credit, now=now)
+        redemption = envelope.open(request.redemption, now=now)
+        offer = getattr(redemption.message, "offer", b"")
+        ref = self.offer_open(offer)
+        if ref is None:
+            raise DataRefused("no open offer of ours with that digest")
+        value = loyalty.check(credit, redemption, vendor=self.key.did, offer=offer)
+        if not credits.keep(self.store, credit.digest, self.key.did, value.amount,
+                            value.currency, credit.raw, state="pending", ref=ref, now=now,
+                            audit_kind="credit_presented"):
+            raise ConsentError(Reason.CREDIT_SPENT, "this credit was presented already")
+        self.on_event({"event": "credit_honoured", "ref": ref, "value": value.amount})
+        return pack(Honoured(value=value.amount))
 
     def _revoked(self, request: Revoke) -> bytes:
         now = self.now()

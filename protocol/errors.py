@@ -60,6 +60,8 @@ class Reason(StrEnum):
     FIELD_NOT_AGREED = "field_not_agreed"
     PURPOSE_NOT_AGREED = "purpose_not_agreed"
     SEALED_UNREADABLE = "sealed_unreadable"
+    CREDIT_NOT_OURS = "credit_not_ours"
+    CREDIT_SPENT = "credit_spent"
 
 
 class IntentcastError(Exception):

@@ -329,6 +329,30 @@ class Disclosure(_Message):
     """A libsodium sealed box to the recipient's key holding a CBOR map of fields."""
 
 
+class LoyaltyCredit(_Message):
+    """A vendor's signed credit to the person's pairwise pseudonym, earned with an agreement.
+
+    No account, no card: only the holder of the pseudonym's key can present it,
+    and only to its issuer, since no other vendor knows that pseudonym."""
+
+    type: Literal["loyalty_credit"] = "loyalty_credit"
+    issuer: Did
+    holder: Did
+    agreement_id: MessageId
+    value: Money
+
+
+class Redemption(_Message):
+    """The holder presents a credit against one open offer from its issuer."""
+
+    type: Literal["redemption"] = "redemption"
+    credit: Digest
+    """The digest of the loyalty credit's envelope."""
+    intent_id: MessageId
+    offer: Digest
+    """The digest of the issuer's offer the credit is to lower."""
+
+
 class DeletionReceipt(_Message):
     """The vendor's signed statement that it deleted what a consent covered."""
 
@@ -354,13 +378,15 @@ class Report(_Message):
 
 Message = Annotated[
     Intent | Offer | Counter | Accept | Reject | Withdraw | Agreement
-    | Delegation | Revocation | ConsentReceipt | DeletionReceipt | Report | Disclosure,
+    | Delegation | Revocation | ConsentReceipt | DeletionReceipt | Report | Disclosure
+    | LoyaltyCredit | Redemption,
     Field(discriminator="type"),
 ]
 MESSAGE_TYPES: dict[str, type[BaseModel]] = {
     cls.model_fields["type"].default: cls
     for cls in (Intent, Offer, Counter, Accept, Reject, Withdraw, Agreement,
-                Delegation, Revocation, ConsentReceipt, DeletionReceipt, Report, Disclosure)
+                Delegation, Revocation, ConsentReceipt, DeletionReceipt, Report, Disclosure,
+                LoyaltyCredit, Redemption)
 }
 MESSAGE_ADAPTER: TypeAdapter[Message] = TypeAdapter(Message)
 

@@ -36,8 +36,10 @@ from protocol.messages import (
     Disclosure,
     Intent,
     Location,
+    LoyaltyCredit,
     Money,
     Offer,
+    Redemption,
     Reject,
     ReplyTo,
     Report,
@@ -310,9 +312,18 @@ def _others() -> dict[str, bytes]:
         sealed=seal_fields({"email": "ada@example.org"}, VENDOR.did,
                            ephemeral_seed=bytes(range(200, 232))),
     ), BUYER)
+    credit = seal(LoyaltyCredit(
+        id="credit-0001", issued_at=NOW + 12, expires_at=NOW + 365 * DAY, issuer=VENDOR.did,
+        holder=BUYER.did, agreement_id="agreement-0001",
+        value=Money(amount=1000, currency=EUR),
+    ), VENDOR)
+    redemption = seal(Redemption(
+        id="redemption-0001", issued_at=NOW + 40, expires_at=NOW + HOUR, credit=digest(credit),
+        intent_id="intent-0003", offer=bytes(range(32, 64)),
+    ), BUYER)
     return {
         "reject": reject, "withdraw": withdraw, "consent-receipt": consent,
-        "disclosure": disclosure,
+        "disclosure": disclosure, "loyalty-credit": credit, "redemption": redemption,
         "deletion-receipt": deletion, "revocation": revocation,
     }
 

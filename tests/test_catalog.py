@@ -46,7 +46,8 @@ def trailhead() -> Catalog:
 
 def test_examples_load():
     names = {load(p).name for p in EXAMPLES.glob("*.toml")}
-    assert names == {"Trailhead Outfitters", "BargainBlast", "Copper Kettle Kitchens"}
+    assert names == {"Trailhead Outfitters", "BargainBlast", "Copper Kettle Kitchens",
+                     "Summit Supply"}
 
 
 def test_prices_are_integer_minor_units(trailhead):

@@ -139,11 +139,12 @@ def test_data_rights_demo_proves_its_receipts_and_shares_no_identifier(tmp_path)
     result = run("demo", "--scenario", "data-rights", "--json", "--out", str(tmp_path))
     assert result.returncode == 0, result.stderr.decode()
     summary = json.loads(result.stdout)
-    assert len(summary["agreements"]) == 2
+    assert len(summary["agreements"]) == 3  # a tent and, later, a bag from one; a rope
     assert len({a["vendor"] for a in summary["agreements"]}) == 2
-    assert summary["consent_receipts"] == 2
+    assert summary["consent_receipts"] == 3
     assert summary["deletion_receipts"] == 1
     assert summary["shared_identifiers"] == []
+    assert summary["loyalty"] == {"earned": 1, "redeemed": 1, "discount_minor": 1000}
     written = sorted(p.parent.name for p in tmp_path.glob("*/*.cbor"))
     assert set(written) == {"vendor-1", "vendor-2"}
 

@@ -104,3 +104,54 @@ async def test_retention_ends_on_time_with_a_deletion_receipt(vendor, autojump):
 @pytest.fixture
 def autojump():
     return trio.testing.MockClock(autojump_threshold=0)
+
+
+def _credit(vendor_key):
+    """A 10.00 EUR credit to the person's pseudonym with `vendor_key`'s owner."""
+    from protocol.loyalty import issue_credit
+    from protocol.messages import Money
+
+    return issue_credit(vendor_key, holder=PAIRWISE.did, agreement_id="agreement-0001",
+                        value=Money(amount=1000, currency="EUR"), now=NOW)
+
+
+@pytest.mark.parametrize(("issuer", "presenter", "reason"), [
+    ("stranger", PAIRWISE, "credit_not_ours"),  # issued by another vendor
+    ("us", BUYER, "consent_mismatch"),  # presented by someone who does not hold it
+])
+def test_a_credit_is_honoured_only_by_its_issuer_and_from_its_holder(vendor, issuer, presenter,
+                                                                     reason):
+    from test_negotiation import STRANGER
+
+    from agents.data_wire import Redeem
+    from protocol.errors import ConsentError
+    from protocol.loyalty import redeem
+
+    store, _ = vendor
+    offer = b"\x01" * 32
+    data = VendorData(store, SELLER, clock=lambda: NOW + 60,
+                      offer_open=lambda d: "ref-1" if d == offer else None)
+    credit = _credit(STRANGER if issuer == "stranger" else SELLER)
+    presented = redeem(credit, presenter, intent_id="intent-0002", offer=offer, now=NOW + 60)
+    with pytest.raises(ConsentError) as err:
+        data._redeemed(Redeem(credit=credit, redemption=presented))
+    assert err.value.reason.value == reason
+
+
+def test_a_credit_is_spent_once(vendor):
+    from agents.data_wire import Honoured, Redeem
+    from protocol.errors import ConsentError
+    from protocol.loyalty import redeem
+
+    store, _ = vendor
+    offers = {b"\x01" * 32: "ref-1", b"\x02" * 32: "ref-2"}
+    data = VendorData(store, SELLER, clock=lambda: NOW + 60, offer_open=offers.get)
+    credit = _credit(SELLER)
+    first = redeem(credit, PAIRWISE, intent_id="intent-0002", offer=b"\x01" * 32, now=NOW + 60)
+    answer = read_data_answer(data._redeemed(Redeem(credit=credit, redemption=first)))
+    assert isinstance(answer, Honoured)
+    assert answer.value == 1000
+    again = redeem(credit, PAIRWISE, intent_id="intent-0003", offer=b"\x02" * 32, now=NOW + 61)
+    with pytest.raises(ConsentError) as err:
+        data._redeemed(Redeem(credit=credit, redemption=again))
+    assert err.value.reason.value == "credit_spent"
