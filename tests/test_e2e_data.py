@@ -120,3 +120,80 @@ def test_the_receipts_are_valid_signed_records(cluster):
         record.digest)
     for proc in (vendor, person):
         assert proc.stop() == 0, proc.tail()
+
+
+def _person_keys(home):
+    from agents.init_cmd import MASTER_SEED
+    from protocol.identity import MasterKey
+
+    store = Store(home / "store.sqlite")
+    try:
+        store.unlock(PASSPHRASE)
+        return MasterKey(store.get_secret(MASTER_SEED))
+    finally:
+        store.close()
+
+
+def test_a_loyalty_credit_is_honoured_once_and_by_its_issuer_only(cluster):
+    from agents.control import pack
+    from agents.data_wire import Honoured, Redeem, read_data_answer
+    from protocol.loyalty import redeem
+
+    person, person_home = cluster.person()
+    addr = person.events[0]["addrs"][0]
+    trail, _ = cluster.vendor("trailhead", "trailhead.toml", addr)
+    summit, _ = cluster.vendor("summit", "summit.toml", addr)
+    client = api(person_home)
+    cluster.clients.append(client)
+    for name, value in PROFILE.items():
+        client.call("PUT", f"/v1/profile/{name}", json={"value": value})
+    client.call("GET", "/v1/peers", params={"topic": "/intentcast/1/intents/outdoor",
+                                            "count": 2, "wait": 15})
+    first = client.call("POST", "/v1/intents", json=TENT)
+    offer = client.call("GET", f"/v1/intents/{first['id']}/offers",
+                        params={"wait": 15, "count": 1})[0]
+    client.call("POST", f"/v1/offers/{offer['ref']}/accept")
+    trail.expect("credit_issued", timeout=20)
+    deadline = time.monotonic() + 10
+    while not (held := client.call("GET", "/v1/credits")) and time.monotonic() < deadline:
+        trail.drain(0.05)
+    db = sqlite3.connect(f"file:{person_home / 'store.sqlite'}?mode=ro", uri=True)
+    (credit,) = db.execute("SELECT raw FROM credits").fetchone()
+    db.close()
+    credit = bytes(credit)
+    pseudonym = _person_keys(person_home).pairwise_key(trail.events[0]["did"])
+    # An open offer from each vendor on a second intent, which both can answer.
+    bag = client.call("POST", "/v1/intents", json={
+        "category": "outdoor", "description": "a sleeping bag and a climbing rope",
+        "max_price": "200.00", "expires_in": 600})
+    offers = client.call("GET", f"/v1/intents/{bag['id']}/offers",
+                         params={"wait": 15, "count": 2})
+    db = sqlite3.connect(f"file:{person_home / 'store.sqlite'}?mode=ro", uri=True)
+    rows = db.execute("SELECT counterparty, digest FROM envelopes WHERE type = 'offer' "
+                      "AND intent_id = ?", (bag["id"],)).fetchall()
+    db.close()
+    digests = {vendor: bytes(d) for vendor, d in rows}
+    assert len(offers) == 2
+    rogue = cluster.rogue(addr)
+
+    def present(vendor) -> dict:
+        redemption = redeem(credit, pseudonym, intent_id=bag["id"],
+                            offer=digests[vendor.events[0]["did"]], now=int(time.time()))
+        rogue.events.clear()
+        rogue.send({"cmd": "data", "peer": vendor.events[0]["peer_id"],
+                    "addrs": vendor.events[0]["addrs"],
+                    "hex": pack(Redeem(credit=credit, redemption=redemption)).hex()})
+        return read_data_answer(bytes.fromhex(rogue.expect("done", cmd="data")["answer"]))
+
+    elsewhere = present(summit)
+    assert elsewhere.op == "error"
+    assert "another vendor" in elsewhere.error
+    honoured = present(trail)
+    assert isinstance(honoured, Honoured)
+    assert honoured.value == held[0]["value_minor"]
+    again = present(trail)
+    assert again.op == "error"
+    assert "presented already" in again.error
+    rogue.send({"cmd": "quit"})
+    for proc in (trail, summit, person):
+        assert proc.stop() == 0, proc.tail()

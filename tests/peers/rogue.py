@@ -13,6 +13,8 @@ from stdin, does it and prints {"event": "done", "cmd": ...}:
       `revoked` variant, publishes the revocation; `go` posts an intent naming the
       assistant, answers the vendor's offer with a counter under a bad chain (V is
       widened, expired, revoked or over_cap) and reports the vendor's answer
+  {"cmd": "data", "peer": P, "addrs": [...], "hex": H}
+      send one frame on /intentcast/data/1 and report the answer's hex
   {"cmd": "quit"}
 """
 
@@ -130,6 +132,13 @@ async def assisted(node: Node, command: dict) -> dict:
 
 
 async def run(node: Node, command: dict) -> dict:
+    if command["cmd"] == "data":
+        stream = await node.open_stream(command["peer"], command["addrs"], "/intentcast/data/1")
+        await stream.send(bytes.fromhex(command["hex"]))
+        with trio.fail_after(10):
+            answer = await stream.receive()
+        await stream.close()
+        return {"answer": answer.hex() if answer else None}
     if command["cmd"] == "assisted":
         return await assisted(node, command)
     if command["cmd"] == "wait_topic":
