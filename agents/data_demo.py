@@ -70,8 +70,10 @@ def play(demo: Demo, api: Client, vendors: list[Agent], out: Path | None) -> dic
     say(f"\n6. What the two vendors could link: {shared or 'nothing'} (leaving out the two "
         "broadcast intents both received byte for byte)")
     if out is not None:
-        for vendor, view in zip(vendors, views, strict=True):
-            folder = out / vendor.name
+        parties = [("person", _received_by_person(demo.root / "person"))]
+        parties += [(v.name, _received(v.home, intents=True)) for v in vendors]
+        for party, view in parties:
+            folder = out / party
             folder.mkdir(parents=True, exist_ok=True)
             for n, raw in enumerate(view, 1):
                 kind = envelope.parse_message(cose.parse(raw).payload).type
@@ -149,14 +151,30 @@ def _valid_deletion(c: dict[str, Any]) -> bool:
     return bool(deleted.signer == c["vendor"])
 
 
-def _received(home: Path) -> list[bytes]:
-    """Every envelope a vendor received, from its own store, but the broadcast intents."""
+def _received(home: Path, *, intents: bool = False) -> list[bytes]:
+    """Every envelope a vendor received, from its own store (the broadcast intents only
+    when asked: both vendors received them byte for byte)."""
     db = sqlite3.connect(f"file:{home / 'store.sqlite'}?mode=ro", uri=True)
     try:
         rows = [bytes(r[0]) for r in db.execute(
-            "SELECT raw FROM envelopes WHERE direction = 'in' AND type != 'intent'")]
+            "SELECT raw FROM envelopes WHERE direction = 'in'"
+            + ("" if intents else " AND type != 'intent'") + " ORDER BY at, rowid")]
         for receipt, disclosure in db.execute("SELECT receipt, disclosure FROM consents"):
             rows += [bytes(receipt)] + ([bytes(disclosure)] if disclosure else [])
+    finally:
+        db.close()
+    return rows
+
+
+def _received_by_person(home: Path) -> list[bytes]:
+    """Offers, counters and agreements the person received, and the deletion receipts."""
+    db = sqlite3.connect(f"file:{home / 'store.sqlite'}?mode=ro", uri=True)
+    try:
+        rows = [bytes(r[0]) for r in db.execute(
+            "SELECT raw FROM envelopes WHERE direction = 'in' ORDER BY at, rowid")]
+        rows += [bytes(r[0]) for r in db.execute(
+            "SELECT deletion FROM consents WHERE deletion IS NOT NULL")]
+        rows += [bytes(r[0]) for r in db.execute("SELECT raw FROM credits")]
     finally:
         db.close()
     return rows

@@ -146,7 +146,9 @@ def test_data_rights_demo_proves_its_receipts_and_shares_no_identifier(tmp_path)
     assert summary["shared_identifiers"] == []
     assert summary["loyalty"] == {"earned": 1, "redeemed": 1, "discount_minor": 1000}
     written = sorted(p.parent.name for p in tmp_path.glob("*/*.cbor"))
-    assert set(written) == {"vendor-1", "vendor-2"}
+    assert set(written) == {"person", "vendor-1", "vendor-2"}
+    assert list(tmp_path.glob("person/*-deletion_receipt.cbor"))
+    assert list(tmp_path.glob("person/*-loyalty_credit.cbor"))
 
 
 def test_the_identifier_comparison_would_see_a_shared_key():
