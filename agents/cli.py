@@ -6,6 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from protocol.errors import IntentcastError
 
@@ -80,6 +81,10 @@ def build_parser() -> argparse.ArgumentParser:
     vrun = vsub.add_parser("run", help="answer intents from your catalog",
                            parents=[common, network])
     vrun.add_argument("--catalog", type=Path, help="override the configured catalog")
+    vdata = vsub.add_parser("data", help="personal data you hold: list, or use it for a purpose",
+                            parents=[common])
+    vdata.add_argument("consent", nargs="?", help="a consent id (omit to list them)")
+    vdata.add_argument("--purpose", help="what you will use it for; it must be consented to")
 
     insp = sub.add_parser("inspect", help="decode and verify an intentcast envelope",
                           parents=[common])
@@ -140,11 +145,51 @@ def _run(args: argparse.Namespace, home: Path) -> int:
     if command == "vendor":
         if args.action == "init":
             return _init(args, home, role="vendor")
+        if args.action == "data":
+            return _vendor_data(args, home)
         from . import daemon
 
         return daemon.run_vendor(home, listen=args.listen, bootstrap=args.bootstrap,
                                  mdns=args.mdns, catalog=args.catalog, as_json=args.json)
     return person_cmds.run(args, home)
+
+
+def _vendor_data(args: argparse.Namespace, home: Path) -> int:
+    """A vendor's personal data, only as consented: listed, or handed out for one purpose."""
+    import json
+
+    from . import consents
+    from .init_cmd import VENDOR_SEED, open_store
+    from .vendor_data import DataRefused, VendorData
+
+    store = open_store(home)
+    try:
+        if args.consent is None:
+            rows: list[dict[str, Any]] = [
+                {"id": c.id, "agreement_id": c.agreement_id, "subject": c.party,
+                 "fields": c.fields, "purposes": c.purposes, "state": c.state,
+                 "retain_until": c.retain_until} for c in consents.all_(store)]
+            print(json.dumps(rows, indent=2) if args.json else "\n".join(
+                f"{r['id']}  {r['state']:<8} {','.join(r['fields'])} for "
+                f"{','.join(r['purposes'])} until {r['retain_until']}" for r in rows)
+                or "no personal data held")
+            return 0
+        if not args.purpose:
+            raise homes.HomeError("say what the data is for: --purpose delivery (for example)")
+        seed = store.get_secret(VENDOR_SEED)
+        if seed is None:
+            raise homes.HomeError(f"{home} is not a vendor home")
+        from protocol.identity import KeyPair
+
+        try:
+            fields = VendorData(store, KeyPair(seed)).use(args.consent, args.purpose)
+        except DataRefused as exc:
+            raise homes.HomeError(str(exc)) from exc
+        print(json.dumps(fields, indent=2) if args.json else "\n".join(
+            f"{k}: {v}" for k, v in sorted(fields.items())))
+        return 0
+    finally:
+        store.close()
 
 
 def _init(args: argparse.Namespace, home: Path, *, role: str) -> int:

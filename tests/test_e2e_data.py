@@ -197,3 +197,28 @@ def test_a_loyalty_credit_is_honoured_once_and_by_its_issuer_only(cluster):
     rogue.send({"cmd": "quit"})
     for proc in (trail, summit, person):
         assert proc.stop() == 0, proc.tail()
+
+
+def test_the_vendor_cli_hands_data_out_only_for_a_consented_purpose(cluster):
+    import json
+    import subprocess
+    import sys
+
+    person, vendor, vendor_home, _client, held = _deal(cluster)
+
+    def vendor_cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "agents.cli", "--home", str(vendor_home),
+                               "--json", "vendor", "data", *args], capture_output=True,
+                              text=True, timeout=60, check=False, env=cluster.env())
+
+    listed = vendor_cli()
+    assert listed.returncode == 0, listed.stderr
+    assert [r["id"] for r in json.loads(listed.stdout)] == [held["id"]]
+    used = vendor_cli(held["id"], "--purpose", "delivery")
+    assert used.returncode == 0, used.stderr
+    assert json.loads(used.stdout)["shipping_address"] == PROFILE["shipping_address"]
+    refused = vendor_cli(held["id"], "--purpose", "marketing")
+    assert refused.returncode == 1
+    assert "does not allow 'marketing'" in refused.stderr
+    for proc in (vendor, person):
+        assert proc.stop() == 0, proc.tail()
