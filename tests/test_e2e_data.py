@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from types import SimpleNamespace
 
 import pytest
 from e2e import PASSPHRASE, TENT, Cluster, api
@@ -28,16 +29,18 @@ def cluster(tmp_path):
     c.close()
 
 
-def _deal(cluster, *person_args: str):
+def _deal(cluster, *person_args: str, others: tuple[str, ...] = ()):
+    """A person with a profile, a deal with Trailhead, and the consent it produced."""
     person, person_home = cluster.person("person", *person_args)
     addr = person.events[0]["addrs"][0]
     vendor, vendor_home = cluster.vendor("trailhead", "trailhead.toml", addr)
+    more = [cluster.vendor(c.removesuffix(".toml"), c, addr)[0] for c in others]
     client = api(person_home)
     cluster.clients.append(client)
     for name, value in PROFILE.items():
         client.call("PUT", f"/v1/profile/{name}", json={"value": value})
     client.call("GET", "/v1/peers", params={"topic": "/intentcast/1/intents/outdoor",
-                                            "count": 1, "wait": 15})
+                                            "count": 1 + len(others), "wait": 15})
     intent = client.call("POST", "/v1/intents", json=TENT)
     offer = client.call("GET", f"/v1/intents/{intent['id']}/offers",
                         params={"wait": 15, "count": 1})[0]
@@ -47,7 +50,8 @@ def _deal(cluster, *person_args: str):
     while not (held := client.call("GET", "/v1/consents")) and time.monotonic() < deadline:
         vendor.drain(0.05)  # the person records the consent once the vendor has said ok
     assert held, "the person's agent recorded no consent"
-    return person, vendor, vendor_home, client, held[0]
+    return SimpleNamespace(person=person, person_home=person_home, vendor=vendor,
+                           vendor_home=vendor_home, client=client, held=held[0], others=more)
 
 
 def _vendor_rows(home) -> list[tuple]:
@@ -69,7 +73,8 @@ def _vendor_key(home) -> KeyPair:
 
 
 def test_the_vendor_gets_only_the_agreed_fields_then_deletes_them_on_revocation(cluster):
-    person, vendor, vendor_home, client, held = _deal(cluster)
+    d = _deal(cluster)
+    person, vendor, vendor_home, client, held = d.person, d.vendor, d.vendor_home, d.client, d.held
     assert sorted(held["fields"]) == ["email", "shipping_address"]
     ((consent_id, _fields, state, data, disclosure, _),) = _vendor_rows(vendor_home)
     assert (consent_id, state) == (held["id"], "active")
@@ -97,7 +102,8 @@ def test_the_vendor_gets_only_the_agreed_fields_then_deletes_them_on_revocation(
 
 
 def test_a_vendor_that_does_not_answer_a_revocation_is_marked_in_breach(cluster):
-    person, vendor, _, client, held = _deal(cluster, "--step-timeout", "3")
+    d = _deal(cluster, "--step-timeout", "3")
+    person, vendor, client, held = d.person, d.vendor, d.client, d.held
     vendor.stop()
     revoked = client.call("POST", f"/v1/consents/{held['id']}/revoke")
     assert revoked["state"] == "breach"
@@ -106,7 +112,8 @@ def test_a_vendor_that_does_not_answer_a_revocation_is_marked_in_breach(cluster)
 
 
 def test_the_receipts_are_valid_signed_records(cluster):
-    person, vendor, vendor_home, client, _held = _deal(cluster)
+    d = _deal(cluster)
+    person, vendor, vendor_home, client = d.person, d.vendor, d.vendor_home, d.client
     ((_, _, _, _, disclosure, _),) = _vendor_rows(vendor_home)
     db = sqlite3.connect(f"file:{vendor_home / 'store.sqlite'}?mode=ro", uri=True)
     (raw,) = db.execute("SELECT receipt FROM consents").fetchone()
@@ -139,20 +146,10 @@ def test_a_loyalty_credit_is_honoured_once_and_by_its_issuer_only(cluster):
     from agents.data_wire import Honoured, Redeem, read_data_answer
     from protocol.loyalty import redeem
 
-    person, person_home = cluster.person()
+    d = _deal(cluster, others=("summit.toml",))
+    person, person_home, trail, client = d.person, d.person_home, d.vendor, d.client
+    (summit,) = d.others
     addr = person.events[0]["addrs"][0]
-    trail, _ = cluster.vendor("trailhead", "trailhead.toml", addr)
-    summit, _ = cluster.vendor("summit", "summit.toml", addr)
-    client = api(person_home)
-    cluster.clients.append(client)
-    for name, value in PROFILE.items():
-        client.call("PUT", f"/v1/profile/{name}", json={"value": value})
-    client.call("GET", "/v1/peers", params={"topic": "/intentcast/1/intents/outdoor",
-                                            "count": 2, "wait": 15})
-    first = client.call("POST", "/v1/intents", json=TENT)
-    offer = client.call("GET", f"/v1/intents/{first['id']}/offers",
-                        params={"wait": 15, "count": 1})[0]
-    client.call("POST", f"/v1/offers/{offer['ref']}/accept")
     trail.expect("credit_issued", timeout=20)
     deadline = time.monotonic() + 10
     while not (held := client.call("GET", "/v1/credits")) and time.monotonic() < deadline:
@@ -204,7 +201,8 @@ def test_the_vendor_cli_hands_data_out_only_for_a_consented_purpose(cluster):
     import subprocess
     import sys
 
-    person, vendor, vendor_home, _client, held = _deal(cluster)
+    d = _deal(cluster)
+    person, vendor, vendor_home, held = d.person, d.vendor, d.vendor_home, d.held
 
     def vendor_cli(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([sys.executable, "-m", "agents.cli", "--home", str(vendor_home),
