@@ -21,11 +21,12 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from protocol.currencies import EXPONENTS, parse_amount
+from protocol.currencies import parse_amount
 from protocol.terms import CustomerTerms
 
 from .api_assistants import add_routes as add_assistant_routes
 from .api_data import add_routes as add_data_routes
+from .api_types import Amount, Country, Currency, PostcodePrefix, minor_units
 from .person import DEFAULT_TERMS, AgentError, IntentRequest, PersonAgent
 from .store import StoredAgreement, StoredIntent, StoredNegotiation
 
@@ -37,17 +38,14 @@ class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-Amount = Annotated[str, StringConstraints(pattern=r"^\d{1,13}(\.\d{1,3})?$")]
-
-
 class PostIntent(_Body):
     category: Annotated[str, StringConstraints(max_length=128)]
     description: Annotated[str, StringConstraints(max_length=1000)]
     max_price: Amount | None = Field(None, description='a decimal string such as "200.00"')
-    currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] = "EUR"
+    currency: Currency = "EUR"
     quantity: int = Field(1, ge=1, le=1_000_000)
-    country: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")] | None = None
-    postcode_prefix: Annotated[str, StringConstraints(pattern=r"^[A-Z0-9]{1,5}$")] | None = None
+    country: Country | None = None
+    postcode_prefix: PostcodePrefix | None = None
     disclosed: dict[str, Annotated[str, StringConstraints(max_length=280)]] = Field(
         default_factory=dict, max_length=32
     )
@@ -126,14 +124,7 @@ def create_app(
 
     @app.post("/v1/intents", dependencies=guarded, status_code=201)
     async def post_intent(body: PostIntent) -> dict[str, Any]:
-        if body.currency not in EXPONENTS:
-            raise AgentError(422, f"currency: {body.currency} is not an ISO 4217 code")
-        max_price = None
-        if body.max_price is not None:
-            try:
-                max_price = parse_amount(body.max_price, body.currency)
-            except ValueError as exc:
-                raise AgentError(422, f"max_price: {exc}") from exc
+        max_price = minor_units(body.max_price, body.currency)
         intent = await agent.post_intent(IntentRequest(
             category=body.category, description=body.description, max_price=max_price,
             currency=body.currency, quantity=body.quantity, country=body.country,

@@ -8,17 +8,14 @@ from typing import Annotated, Any
 from fastapi import FastAPI
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from protocol.currencies import EXPONENTS, parse_amount
 from protocol.identity import is_did
 from protocol.messages import Money, Scope
 
 from . import audit, grants
+from .api_types import Amount, Category, Currency, FieldName, minor_units
 from .desk import DeskError
 from .person import AgentError, PersonAgent
 
-Category = Annotated[str, StringConstraints(
-    max_length=128, pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*(?:\.[a-z0-9]+(?:-[a-z0-9]+)*){0,7}$")]
-FieldName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
 AUDIT_KINDS = ("assistant_granted", "assistant_revoked", "assistant_connected",
                "assistant_action", "assistant_report", "agreement_signed")
 
@@ -29,8 +26,8 @@ class PostGrant(BaseModel):
     assistant: Annotated[str, StringConstraints(max_length=64)] = Field(
         description="the assistant's did:key (it prints it at `intentcast assistant init`)")
     categories: list[Category] = Field(min_length=1, max_length=16)
-    max_price: Annotated[str, StringConstraints(pattern=r"^\d{1,13}(\.\d{1,3})?$")] | None = None
-    currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] = "EUR"
+    max_price: Amount | None = None
+    currency: Currency = "EUR"
     may_counter: bool = False
     may_accept: bool = False
     disclose: list[FieldName] = Field(default_factory=list, max_length=32)
@@ -62,15 +59,8 @@ def add_routes(app: FastAPI, agent: PersonAgent, guarded: list[Any],
     async def post_grant(body: PostGrant) -> dict[str, Any]:
         if not is_did(body.assistant):
             raise AgentError(422, "assistant: not a did:key")
-        if body.currency not in EXPONENTS:
-            raise AgentError(422, f"currency: {body.currency} is not an ISO 4217 code")
-        cap = None
-        if body.max_price is not None:
-            try:
-                cap = Money(amount=parse_amount(body.max_price, body.currency),
-                            currency=body.currency)
-            except ValueError as exc:
-                raise AgentError(422, f"max_price: {exc}") from exc
+        amount = minor_units(body.max_price, body.currency)
+        cap = None if amount is None else Money(amount=amount, currency=body.currency)
         scope = Scope(categories=body.categories, max_price=cap, may_counter=body.may_counter,
                       may_accept=body.may_accept, may_disclose=body.disclose)
         now = agent.now()

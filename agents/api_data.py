@@ -6,29 +6,41 @@ consents to; the audit log records that an attribute changed, never its value.
 
 # No `from __future__ import annotations`: FastAPI reads these annotations at runtime.
 
-import re
 from typing import Annotated, Any
 
 from fastapi import FastAPI
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
-
-from protocol.currencies import EXPONENTS, parse_amount
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+    ValidationError,
+)
 
 from . import audit, cart, consents, credits
+from .api_types import (
+    Amount,
+    Category,
+    Country,
+    Currency,
+    FieldName,
+    PostcodePrefix,
+    minor_units,
+)
 from .person import AgentError, PersonAgent
 from .person_data import ConsentFailure
 
-NAME = r"^[a-z][a-z0-9_]{0,31}$"
+_NAME: TypeAdapter[str] = TypeAdapter(FieldName)
 
 
 class PostCartItem(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    category: Annotated[str, StringConstraints(
-        max_length=128, pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*(?:\.[a-z0-9]+(?:-[a-z0-9]+)*){0,7}$")]
+    category: Category
     description: Annotated[str, StringConstraints(min_length=1, max_length=280)]
-    max_price: Annotated[str, StringConstraints(pattern=r"^\d{1,13}(\.\d{1,3})?$")] | None = None
-    currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] = "EUR"
+    max_price: Amount | None = None
+    currency: Currency = "EUR"
     quantity: Annotated[int, Field(ge=1, le=10_000)] = 1
 
 
@@ -36,8 +48,8 @@ class PostCartIntent(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     expires_in: Annotated[int, Field(ge=60, le=30 * 86_400)] = 3600
-    country: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")] | None = None
-    postcode_prefix: Annotated[str, StringConstraints(pattern=r"^[A-Z0-9]{1,5}$")] | None = None
+    country: Country | None = None
+    postcode_prefix: PostcodePrefix | None = None
 
 
 class PutAttribute(BaseModel):
@@ -50,8 +62,11 @@ def add_routes(app: FastAPI, agent: PersonAgent, guarded: list[Any]) -> None:
     store = agent.store
 
     def checked(name: str) -> str:
-        if not re.fullmatch(NAME, name):
-            raise AgentError(422, f"{name!r}: a name like shipping_address (a-z, 0-9, _)")
+        try:
+            _NAME.validate_python(name)
+        except ValidationError as exc:
+            raise AgentError(422, f"{name!r}: a name like shipping_address (a-z, 0-9, _)"
+                             ) from exc
         return name
 
     @app.get("/v1/profile", dependencies=guarded)
@@ -75,12 +90,7 @@ def add_routes(app: FastAPI, agent: PersonAgent, guarded: list[Any]) -> None:
 
     @app.post("/v1/cart", dependencies=guarded, status_code=201)
     async def add_to_cart(body: PostCartItem) -> dict[str, Any]:
-        if body.currency not in EXPONENTS:
-            raise AgentError(422, f"currency: {body.currency} is not an ISO 4217 code")
-        try:
-            cap = None if body.max_price is None else parse_amount(body.max_price, body.currency)
-        except ValueError as exc:
-            raise AgentError(422, f"max_price: {exc}") from exc
+        cap = minor_units(body.max_price, body.currency)
         item = cart.add(store, body.category, body.description, cap, body.currency,
                         body.quantity, now=agent.now())
         return item.__dict__
