@@ -18,8 +18,7 @@ import trio
 
 from protocol import envelope
 from protocol.envelope import Verified
-from protocol.errors import IntentcastError
-from protocol.identity import KeyPair, MasterKey
+from protocol.identity import KeyPair
 from protocol.messages import Counter, Intent, Offer, Report, Scope, digest, new_id
 from protocol.negotiation import Negotiation, State
 from protocol.terms import check
@@ -47,8 +46,7 @@ class AssistantAgent(PersonAgent):
                  clock: Callable[[], float] = time.time, step_timeout: float = 30.0,
                  on_event: Callable[[dict[str, Any]], None] = lambda _: None) -> None:
         # The person's master key is not ours to hold: this agent only ever negotiates.
-        super().__init__(store, MasterKey(bytes(32)), network, clock=clock,
-                         step_timeout=step_timeout)
+        super().__init__(store, None, network, clock=clock, step_timeout=step_timeout)
         self.key = key
         self.desk_link = desk
         self.assistant = assistant
@@ -67,7 +65,8 @@ class AssistantAgent(PersonAgent):
 
     async def _delegation(self, n: Negotiation) -> list[bytes] | None:
         if self.revoked:
-            raise AgentError(403, "the person revoked this assistant's grant")
+            raise AgentError(403, "the person revoked this assistant's grant",
+                             reason="delegation_revoked")
         try:
             return [await self.desk_link.renew(n.intent.id)]
         except (ControlError, OSError, trio.TooSlowError) as exc:
@@ -176,17 +175,7 @@ class AssistantAgent(PersonAgent):
         try:
             return await action()
         except AgentError as exc:
-            # The message of a LocalProtocolError starts "<reason code>: …" via AgentError.
-            reason, _, text = exc.message.partition(": ")
-            raise sdk.Refused(reason if text else "refused", text or exc.message) from exc
-
-    def _act(self, step: Callable[[], bytes]) -> bytes:
-        try:
-            return step()
-        except IntentcastError as exc:
-            raise AgentError(409, f"{exc.reason.value}: {exc.message}") from exc
-        except ValueError as exc:
-            raise AgentError(422, f"bad_schema: {exc}") from exc
+            raise sdk.Refused(exc.reason or "refused", exc.message) from exc
 
     def sdk_offers(self, intent_id: str) -> list[sdk.Offer]:
         found = [self._offer(s) for s in self.sessions.values()

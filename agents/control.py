@@ -16,7 +16,7 @@ delegate of a live grant.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError
 
@@ -100,6 +100,28 @@ _ANSWER: TypeAdapter[Answer] = TypeAdapter(Answer)
 
 class ControlError(Exception):
     """A control frame that is not what the protocol allows."""
+
+
+class FrameStream(Protocol):
+    """A framed stream of one of these protocols (agents/p2p.py's NegotiationStream)."""
+
+    async def send(self, data: bytes) -> None: ...
+    async def receive(self) -> bytes | None: ...
+    async def close(self) -> None: ...
+
+
+async def exchange(stream: FrameStream, frame: bytes, *, peer: str) -> bytes:
+    """One request, one answer, and the stream closed whatever happens.
+
+    Callers bound the wait (trio.fail_after): a peer may also just never answer."""
+    try:
+        await stream.send(frame)
+        answer = await stream.receive()
+    finally:
+        await stream.close()
+    if answer is None:
+        raise ControlError(f"{peer} closed the stream without an answer")
+    return answer
 
 
 def pack(message: Op) -> bytes:

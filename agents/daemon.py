@@ -13,6 +13,7 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import AsyncIterator
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,6 @@ import trio
 from hypercorn.config import Config as HypercornConfig
 from hypercorn.trio import serve
 
-from protocol.envelope import Verified
 from protocol.identity import KeyPair, MasterKey
 
 from . import home as homes
@@ -29,7 +29,7 @@ from .api import create_app
 from .catalog import load as load_catalog
 from .desk import Desk
 from .init_cmd import HOST_SEED, MASTER_SEED, VENDOR_SEED, open_store
-from .p2p import ASSISTANT_PROTOCOL, NegotiationStream, Node
+from .p2p import ASSISTANT_PROTOCOL, Delivery, NegotiationStream, Node
 from .person import STEP_TIMEOUT, PersonAgent
 from .person_data import DATA_PROTOCOL, PersonData
 from .policy import load_policy
@@ -204,7 +204,7 @@ async def _vendor_main(store: Store, config: homes.Config, catalog: Any, policy:
         nursery.start_soon(data.purge_forever)
         for topic in sorted(catalog.topics):
             intents = await node.subscribe_intents(topic)
-            nursery.start_soon(_answer_all, intents, agent, nursery, node)
+            nursery.start_soon(_answer_all, intents, agent, nursery)
         _announce({"event": "ready", "role": "vendor", "did": key.did, "name": catalog.name,
                    "peer_id": node.peer_id, "addrs": node.multiaddrs(),
                    "topics": sorted(catalog.topics)})
@@ -212,18 +212,18 @@ async def _vendor_main(store: Store, config: homes.Config, catalog: Any, policy:
         nursery.cancel_scope.cancel()
 
 
-async def _answer_all(intents: Any, agent: VendorAgent, nursery: trio.Nursery, node: Node
-                      ) -> None:
-    verified: Verified
-    async for verified in intents:
+async def _answer_all(intents: AsyncIterator[Delivery], agent: VendorAgent,
+                      nursery: trio.Nursery) -> None:
+    async for delivery in intents:
+        verified = delivery.verified
         _announce({"event": "intent", "id": verified.message.id, "signer": verified.signer,
-                   "origin": node.last_origin})
+                   "origin": delivery.origin})
         nursery.start_soon(agent.on_intent, verified)
 
 
-async def _learn_revocations(revocations: Any, agent: VendorAgent) -> None:
-    verified: Verified
-    async for verified in revocations:
+async def _learn_revocations(revocations: AsyncIterator[Delivery], agent: VendorAgent) -> None:
+    async for delivery in revocations:
+        verified = delivery.verified
         if agent.learn_revocation(verified):
             _announce({"event": "revocation", "digest": verified.digest.hex(),
                        "signer": verified.signer})

@@ -18,6 +18,7 @@ from typing import Protocol
 import trio
 
 from protocol import cose, envelope
+from protocol.delegation import category_within
 from protocol.errors import IntentcastError
 from protocol.identity import MasterKey, did_from_public_key
 from protocol.messages import Agreement, Intent, ReplyTo, Report
@@ -102,7 +103,7 @@ class Desk:
         if found is None:
             raise DeskError(409, f"no active grant to {assistant}: "
                                  "run `intentcast assistant grant` first")
-        if not any(category == c or category.startswith(c + ".") for c in found.scope.categories):
+        if not any(category_within(category, c) for c in found.scope.categories):
             raise DeskError(422, f"the grant to {assistant} does not cover {category}")
         connection = self.connected.get(assistant)
         if connection is None:
@@ -140,11 +141,12 @@ class Desk:
         while True:
             now = self.now()
             for stored in self.store.intents():
-                if stored.state != "open" or stored.id in self._warned:
-                    continue
+                if (stored.state != "open" or stored.id in self._warned
+                        or stored.expires_at - now > EXPIRING_NOTICE):
+                    continue  # cheap checks first: parsing every intent each second is not
                 assistant = _assistant_of(stored.raw)
                 connection = self.connected.get(assistant or "")
-                if connection is not None and stored.expires_at - now <= EXPIRING_NOTICE:
+                if connection is not None:
                     self._warned.add(stored.id)
                     await self._push(connection, pack(Expiring(intent_id=stored.id)))
             await trio.sleep(1)

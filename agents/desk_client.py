@@ -23,6 +23,7 @@ from .control import (
     Record,
     Renew,
     Welcome,
+    exchange,
     pack,
     read_answer,
 )
@@ -50,13 +51,7 @@ class DeskClient:
     async def _ask(self, frame: bytes) -> Any:
         with trio.fail_after(REQUEST_TIMEOUT):
             stream = await self.node.open_stream(self.peer_id, self.addrs, ASSISTANT_PROTOCOL)
-            try:
-                await stream.send(frame)
-                answer = await stream.receive()
-            finally:
-                await stream.close()
-        if answer is None:
-            raise ControlError("the person's agent closed the stream without an answer")
+            answer = await exchange(stream, frame, peer="the person's agent")
         return read_answer(answer)
 
     async def renew(self, intent_id: str) -> bytes:

@@ -25,6 +25,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
@@ -138,6 +139,14 @@ class NegotiationStream:
             log.debug("close of a dead stream", exc_info=True)
 
 
+@dataclass(frozen=True)
+class Delivery:
+    """A verified gossip message and its origin: the `from` peer id it carries."""
+
+    verified: Verified
+    origin: str
+
+
 class _CountingSender:
     """Wraps a subscription's send channel so that a full queue is counted, never silent."""
 
@@ -176,8 +185,6 @@ class Node:
         self.on_drop: Callable[[str, str], None] | None = None
         """Called with (reason, topic or "") for everything the node refuses."""
         self.delivered: collections.Counter[str] = collections.Counter()
-        self.last_origin = ""
-        """The gossip origin (`from` peer id) of the last message delivered."""
         self.replay_guard = ReplayGuard()
         self.host = new_host(
             key_pair=self.key_pair,
@@ -299,11 +306,11 @@ class Node:
             self.pubsub.set_topic_validator(topic, self._validator(topic), False)
             self._validated.add(topic)
 
-    async def subscribe_intents(self, category: str) -> AsyncIterator[Verified]:
+    async def subscribe_intents(self, category: str) -> AsyncIterator[Delivery]:
         """Verified intents on `category`'s topic, as they arrive."""
         return await self._subscribe(intent_topic(category))
 
-    async def subscribe_revocations(self) -> AsyncIterator[Verified]:
+    async def subscribe_revocations(self) -> AsyncIterator[Delivery]:
         """Verified revocations, as they arrive (whether they count is the chain's business)."""
         return await self._subscribe(REVOCATION_TOPIC)
 
@@ -315,7 +322,7 @@ class Node:
         await self._wait_for_outbound_room()
         await self.pubsub.publish(REVOCATION_TOPIC, data)
 
-    async def _subscribe(self, topic: str) -> AsyncIterator[Verified]:
+    async def _subscribe(self, topic: str) -> AsyncIterator[Delivery]:
         self._watch(topic)
         subscription = await self.pubsub.subscribe(topic)
         send, receive = trio.open_memory_channel[rpc_pb2.Message](DELIVERY_QUEUE)
@@ -325,7 +332,7 @@ class Node:
         return self._deliveries(topic, receive)
 
     async def _deliveries(self, topic: str, receive: trio.MemoryReceiveChannel[rpc_pb2.Message]
-                          ) -> AsyncIterator[Verified]:
+                          ) -> AsyncIterator[Delivery]:
         async for message in receive:
             try:
                 # Already verified by the validator; this only rebuilds the typed value,
@@ -335,8 +342,8 @@ class Node:
                 self.drop(exc.reason.value, topic)
                 continue
             self.delivered[topic] += 1
-            self.last_origin = ID(bytes(message.from_id)).to_base58() if message.from_id else ""
-            yield verified
+            origin = ID(bytes(message.from_id)).to_base58() if message.from_id else ""
+            yield Delivery(verified, origin)
 
     async def publish_intent(self, data: bytes) -> None:
         """Publish an intent envelope on its category's topic; refuse an invalid one here."""

@@ -76,10 +76,12 @@ DEFAULT_TERMS = CustomerTerms(purposes=["delivery", "receipt"], retention_days=9
 class AgentError(Exception):
     """A request the agent cannot carry out; `status` says which HTTP status fits."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, *, reason: str = "") -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.reason = reason
+        """The protocol's reason code when a protocol rule refused it, else empty."""
 
 
 @dataclass(frozen=True)
@@ -115,7 +117,7 @@ class Session:
 
 class PersonAgent:
     def __init__(
-        self, store: Store, master: MasterKey, network: Network, *,
+        self, store: Store, master: MasterKey | None, network: Network, *,
         clock: Callable[[], float] = time.time, step_timeout: float = STEP_TIMEOUT,
         desk: Desk | None = None, data: PersonData | None = None,
     ) -> None:
@@ -137,6 +139,8 @@ class PersonAgent:
     async def post_intent(self, req: IntentRequest) -> StoredIntent:
         now = self.now()
         nonce = os.urandom(16)
+        if self.master is None:
+            raise AgentError(409, "this agent holds no master key: it posts no intents")
         key = self.master.intent_key(nonce)
         location = None
         if req.country or req.postcode_prefix:
@@ -283,6 +287,8 @@ class PersonAgent:
 
     def _buyer_key(self, stored: StoredIntent) -> KeyPair:
         """The key that negotiates for this intent: the person's, made for it alone."""
+        if self.master is None:
+            raise AgentError(409, "this agent holds no master key")
         return self.master.intent_key(stored.nonce)
 
     async def _delegation(self, n: Negotiation) -> list[bytes] | None:
@@ -299,9 +305,9 @@ class PersonAgent:
         try:
             return step()
         except LocalProtocolError as exc:
-            raise AgentError(409, exc.message) from exc
+            raise AgentError(409, exc.message, reason=exc.reason.value) from exc
         except ValueError as exc:
-            raise AgentError(422, _first_line(exc)) from exc
+            raise AgentError(422, _first_line(exc), reason="bad_schema") from exc
 
     async def _await_change(self, session: Session, done: Callable[[], bool]) -> None:
         with trio.move_on_after(self.step_timeout):

@@ -23,7 +23,7 @@ from protocol.identity import MasterKey
 from protocol.messages import Agreement, ConsentReceipt, LoyaltyCredit, digest
 
 from . import consents, credits
-from .control import ControlError, Error, Ok, pack
+from .control import ControlError, Error, FrameStream, Ok, exchange, pack
 from .data_wire import Deleted, Disclose, Honoured, Redeem, Revoke, Stored, read_data_answer
 from .store import Store
 
@@ -33,14 +33,8 @@ DATA_PROTOCOL = "/intentcast/data/1"
 DELETION_DEADLINE = 30.0
 
 
-class DataStream(Protocol):
-    async def send(self, data: bytes) -> None: ...
-    async def receive(self) -> bytes | None: ...
-    async def close(self) -> None: ...
-
-
 class DataNetwork(Protocol):
-    async def open_data(self, peer_id: str, addrs: list[str]) -> DataStream: ...
+    async def open_data(self, peer_id: str, addrs: list[str]) -> FrameStream: ...
     def peer_addrs(self, peer_id: str) -> list[str]: ...
 
 
@@ -66,13 +60,7 @@ class PersonData:
         addrs = [a for a in peer.get("addrs") or [] if isinstance(a, str)]
         with trio.fail_after(self.deadline):
             stream = await self.network.open_data(str(peer["peer_id"]), addrs)
-            try:
-                await stream.send(frame)
-                answer = await stream.receive()
-            finally:
-                await stream.close()
-        if answer is None:
-            raise ControlError("the vendor closed the stream without an answer")
+            answer = await exchange(stream, frame, peer="the vendor")
         return read_data_answer(answer)
 
     async def after_agreement(self, agreement_raw: bytes, vendor_peer: str) -> str | None:

@@ -93,6 +93,12 @@ class Proc:
 class Cluster:
     root: Path
     procs: list[Proc] = field(default_factory=list)
+    clients: list[Client] = field(default_factory=list)
+
+    def api(self, home: Path) -> Client:
+        """The person's API client, closed with the cluster."""
+        self.clients.append(api(home))
+        return self.clients[-1]
 
     def env(self) -> dict[str, str]:
         return {**os.environ, PASSPHRASE_ENV: PASSPHRASE, "PYTHONUNBUFFERED": "1"}
@@ -162,6 +168,8 @@ class Cluster:
         return proc
 
     def close(self) -> None:
+        for client in self.clients:
+            client.close()
         for proc in self.procs:
             if proc.proc.poll() is None:
                 proc.proc.kill()

@@ -6,7 +6,7 @@ import sqlite3
 import time
 
 import pytest
-from e2e import ROOT, TENT, Cluster, api
+from e2e import ROOT, TENT, Cluster
 
 from agents.client import ApiError
 from protocol import cose, envelope
@@ -23,10 +23,7 @@ GRANT = {"categories": ["outdoor"], "max_price": "200.00", "currency": "EUR",
 @pytest.fixture
 def cluster(tmp_path):
     c = Cluster(tmp_path)
-    c.clients = []
     yield c
-    for client in c.clients:
-        client.close()
     c.close()
 
 
@@ -56,8 +53,7 @@ def _setup(cluster, spec: str, grant: dict | None = None, vendors=("trailhead.to
     addr = person.events[0]["addrs"][0]
     started = [cluster.vendor(f"vendor-{n}", catalog, addr)
                for n, catalog in enumerate(vendors, 1)]
-    client = api(person_home)
-    cluster.clients.append(client)
+    client = cluster.api(person_home)
     home, did = cluster.assistant_home()
     made = client.call("POST", "/v1/assistants/grants",
                        json={"assistant": did, **(grant or GRANT)})

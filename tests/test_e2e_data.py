@@ -7,7 +7,7 @@ import time
 from types import SimpleNamespace
 
 import pytest
-from e2e import PASSPHRASE, TENT, Cluster, api
+from e2e import PASSPHRASE, TENT, Cluster
 
 from agents.store import Store
 from protocol import cose, envelope
@@ -22,10 +22,7 @@ PROFILE = {"email": "ada@example.org", "shipping_address": "Hauptstr. 1, 10115 B
 @pytest.fixture
 def cluster(tmp_path):
     c = Cluster(tmp_path)
-    c.clients = []
     yield c
-    for client in c.clients:
-        client.close()
     c.close()
 
 
@@ -35,8 +32,7 @@ def _deal(cluster, *person_args: str, others: tuple[str, ...] = ()):
     addr = person.events[0]["addrs"][0]
     vendor, vendor_home = cluster.vendor("trailhead", "trailhead.toml", addr)
     more = [cluster.vendor(c.removesuffix(".toml"), c, addr)[0] for c in others]
-    client = api(person_home)
-    cluster.clients.append(client)
+    client = cluster.api(person_home)
     for name, value in PROFILE.items():
         client.call("PUT", f"/v1/profile/{name}", json={"value": value})
     client.call("GET", "/v1/peers", params={"topic": "/intentcast/1/intents/outdoor",
