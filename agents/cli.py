@@ -162,6 +162,10 @@ def _vendor_data(args: argparse.Namespace, home: Path) -> int:
     from .init_cmd import VENDOR_SEED, open_store
     from .vendor_data import DataRefused, VendorData
 
+    role = homes.load_config(home).role
+    if role != "vendor":
+        hint = "; `intentcast consent list` shows what you disclosed" if role == "person" else ""
+        raise homes.HomeError(f"{home} is a {role} home, not a vendor's{hint}")
     store = open_store(home)
     try:
         if args.consent is None:
