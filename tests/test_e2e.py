@@ -88,14 +88,20 @@ def test_peers_find_each_other_with_mdns_and_no_bootstrap(cluster):
         assert proc.stop() == 0, proc.tail()
 
 
-def test_a_forged_intent_dies_at_the_first_honest_node(cluster):
-    a, _ = cluster.vendor("honest-a", "trailhead.toml")
+def _relay(cluster):
+    """Vendor a, vendor b dialling a, and a rogue peer dialling a: the rogue reaches b
+    only through a's gossip. Returns (a, b, rogue, rogue's peer id)."""
+    a, _ = cluster.vendor("vendor-a", "trailhead.toml")
     a_addr = a.events[0]["addrs"][0]
-    b, _ = cluster.vendor("honest-b", "bargainblast.toml", a_addr)
+    b, _ = cluster.vendor("vendor-b", "bargainblast.toml", a_addr)
     rogue = cluster.rogue(a_addr)
     rogue.send({"cmd": "wait_topic", "topic": OUTDOOR, "count": 1})
     rogue.expect("done", cmd="wait_topic")
-    peer = rogue.events[0]["peer_id"]
+    return a, b, rogue, rogue.events[0]["peer_id"]
+
+
+def test_a_forged_intent_dies_at_the_first_honest_node(cluster):
+    a, b, rogue, peer = _relay(cluster)
     good = _intent("outdoor.fishing", "a fishing rod", peer)
     forged = bytearray(_intent("outdoor.fishing", "a forged fishing rod", peer))
     forged[-1] ^= 0x01
@@ -117,13 +123,7 @@ def test_a_forged_intent_dies_at_the_first_honest_node(cluster):
 def test_a_burst_of_intents_reaches_every_subscriber_without_a_drop(cluster):
     # py-libp2p's defaults would throttle this: 10 messages/s per topic per peer
     # and queues of 32. The node's settings must carry all of them, relayed too.
-    a, _ = cluster.vendor("relay-a", "trailhead.toml")
-    a_addr = a.events[0]["addrs"][0]
-    b, _ = cluster.vendor("relay-b", "bargainblast.toml", a_addr)
-    rogue = cluster.rogue(a_addr)
-    rogue.send({"cmd": "wait_topic", "topic": OUTDOOR, "count": 1})
-    rogue.expect("done", cmd="wait_topic")
-    peer = rogue.events[0]["peer_id"]
+    a, b, rogue, peer = _relay(cluster)
     burst = [_intent("outdoor.fishing", f"fishing rod number {n}", peer) for n in range(300)]
     ids = {envelope.open(raw, now=int(time.time())).message.id for raw in burst}
     rogue.send({"cmd": "publish_many", "topic": OUTDOOR, "hexes": [r.hex() for r in burst]})
