@@ -18,9 +18,15 @@ test: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/intentcast demo
 
+# mypy cannot follow setuptools' editable-install finder, so it reads the package through a
+# link tree: .venv/typecheck/intentcast -> this folder, then intentcast.protocol is protocol/.
+TYPECHECK := $(VENV)/typecheck
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/mypy --strict protocol agents
+	mkdir -p $(TYPECHECK) && ln -sfn "$(CURDIR)" $(TYPECHECK)/intentcast
+	MYPYPATH=$(TYPECHECK) $(BIN)/mypy --strict -p intentcast.protocol -p intentcast.agents
+	MYPYPATH=$(TYPECHECK) $(BIN)/mypy --strict examples
 
 vectors: $(STAMP)
 	$(BIN)/python scripts/make_vectors.py

@@ -1,4 +1,4 @@
-"""intentcast's protocol core: pure, sans-I/O, time passed in.
+"""intentcast's protocol core, installed as `intentcast.protocol`: pure, sans-I/O, time passed in.
 
 What a developer may import is listed here; everything else is internal.
 """
@@ -101,3 +101,7 @@ __all__ = [
     "verify_chain",
     "verify_sign1",
 ]
+
+if __name__ != "intentcast.protocol":  # the folder is on sys.path when Python runs from the root
+    raise ImportError(f"import intentcast.protocol, not {__name__} (the package is installed "
+                      "under the intentcast namespace)")

@@ -13,11 +13,11 @@ from collections.abc import Callable
 
 import nacl.signing
 
-from protocol import envelope
-from protocol.encoding import decode, encode
-from protocol.identity import MasterKey
-from protocol.messages import Constraints, Intent, Location, Money, ReplyTo, new_id
-from protocol.terms import CustomerTerms
+from intentcast.protocol import envelope
+from intentcast.protocol.encoding import decode, encode
+from intentcast.protocol.identity import MasterKey
+from intentcast.protocol.messages import Constraints, Intent, Location, Money, ReplyTo, new_id
+from intentcast.protocol.terms import CustomerTerms
 
 NOW = 1_800_000_000
 

@@ -18,10 +18,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from agents.client import Client
-from agents.home import Config
-from agents.init_cmd import PASSPHRASE_ENV, init
-from agents.netdemo import DEMO_PASSPHRASE, Agent, Demo
+from intentcast.agents.demo.harness import Agent, Demo, init_home
+from intentcast.agents.person.client import Client
+from intentcast.agents.runtime.home import Config
 
 TOPIC = "/intentcast/1/intents/outdoor"
 # Every vendor sells the same tent with plenty of stock, so every vendor answers
@@ -30,7 +29,7 @@ CATALOG = """\
 [vendor]
 name = "Bench Outfitters"
 currency = "EUR"
-policy = "agents.policy:Concede"
+policy = "intentcast.agents.vendor.policy:Concede"
 concession_percent = 50
 max_rounds = 4
 
@@ -64,12 +63,12 @@ def start(demo: Demo, vendors: int) -> tuple[Agent, list[Agent]]:
     catalog = demo.root / "bench.toml"
     catalog.write_text(CATALOG)
     person_home = demo.root / "person"
-    init(person_home, Config(role="person"), fast_kdf=True)
+    init_home(person_home, Config(role="person"))
     person = demo.wait_ready(demo.spawn("person", person_home, ["daemon"]))
     started = []
     for n in range(1, vendors + 1):
         home = demo.root / f"vendor-{n}"
-        init(home, Config(role="vendor", catalog=str(catalog)), fast_kdf=True)
+        init_home(home, Config(role="vendor", catalog=str(catalog)))
         started.append(demo.spawn(f"vendor-{n}", home,
                                   ["vendor", "run", "--bootstrap", person.ready["addrs"][0]]))
     for agent in started:
@@ -136,7 +135,6 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=30, help="intents per vendor count")
     parser.add_argument("--vendors", type=int, nargs="+", default=[1, 3, 10])
     args = parser.parse_args(argv)
-    os.environ.setdefault(PASSPHRASE_ENV, DEMO_PASSPHRASE)
     print(f"intentcast network benchmark ({os.cpu_count()} cores, one daemon, N vendor "
           f"processes, {args.rounds} intents each; ms include two local HTTP calls)")
     print(f"  {'vendors':>7}  {'first offer median':>18}  {'p95':>7}  "

@@ -13,10 +13,10 @@ import json
 import sys
 from pathlib import Path
 
-from agents.api import create_app
-from agents.person import PersonAgent
-from agents.store import Store
-from protocol.identity import MasterKey
+from intentcast.agents.person.agent import PersonAgent
+from intentcast.agents.person.api.app import create_app
+from intentcast.agents.store.db import Store
+from intentcast.protocol.identity import MasterKey
 
 OUT = Path(__file__).resolve().parent.parent / "specs" / "openapi.json"
 

@@ -21,12 +21,12 @@ from typing import Any
 
 import cbor2
 
-from protocol import cose, delegation
-from protocol.encoding import encode
-from protocol.envelope import seal
-from protocol.errors import IntentcastError
-from protocol.identity import _KDF_SALT, KeyPair, MasterKey, hkdf_sha256
-from protocol.messages import (
+from intentcast.protocol import cose, delegation
+from intentcast.protocol.encoding import encode
+from intentcast.protocol.envelope import seal
+from intentcast.protocol.errors import IntentcastError
+from intentcast.protocol.identity import _KDF_SALT, KeyPair, MasterKey, hkdf_sha256
+from intentcast.protocol.messages import (
     Accept,
     Agreement,
     ConsentReceipt,
@@ -49,8 +49,8 @@ from protocol.messages import (
     digest,
     terms_hash,
 )
-from protocol.sealing import seal_fields
-from protocol.terms import CustomerTerms, DataRequest, VendorTerms, check
+from intentcast.protocol.sealing import seal_fields
+from intentcast.protocol.terms import CustomerTerms, DataRequest, VendorTerms, check
 
 OUT = Path(__file__).resolve().parent.parent / "specs" / "vectors"
 NOW = 1_800_000_000
@@ -337,7 +337,7 @@ def _tagged(tag: int, items: list[Any]) -> bytes:
 
 
 def envelope_vectors() -> list[dict[str, Any]]:
-    from protocol.envelope import open as open_envelope
+    from intentcast.protocol.envelope import open as open_envelope
 
     msgs = {**transcript(), **_others(), **assisted()}
     vectors = []
@@ -427,7 +427,7 @@ def sign_with_payload(body: bytes) -> bytes:
 
 
 def delegation_vectors() -> list[dict[str, Any]]:
-    from protocol.envelope import open as open_envelope
+    from intentcast.protocol.envelope import open as open_envelope
 
     wide = Scope(categories=["outdoor", "food"], max_price=Money(amount=25_000, currency=EUR),
                  may_counter=True, may_accept=True, may_disclose=["postcode", "size"])
@@ -482,7 +482,7 @@ def delegation_vectors() -> list[dict[str, Any]]:
 def _delegation(
     issuer: KeyPair, delegate: str, scope: Scope, expires_at: int, id_: str, parent: bytes | None
 ) -> bytes:
-    from protocol.messages import Delegation
+    from intentcast.protocol.messages import Delegation
 
     return seal(Delegation(
         id=id_, issued_at=NOW, expires_at=expires_at, issuer=issuer.did, delegate=delegate,

@@ -13,13 +13,13 @@ from pathlib import Path
 import nacl.pwhash
 import trio
 
-from agents.catalog import Catalog, load
-from agents.person import PersonAgent
-from agents.policy import load_policy
-from agents.store import Store
-from agents.vendor import VendorAgent
-from protocol import envelope
-from protocol.identity import KeyPair, MasterKey
+from intentcast.agents.person.agent import PersonAgent
+from intentcast.agents.store.db import Store
+from intentcast.agents.vendor.catalog import Catalog, load
+from intentcast.agents.vendor.policy import load_policy
+from intentcast.agents.vendor.responder import VendorAgent
+from intentcast.protocol import envelope
+from intentcast.protocol.identity import KeyPair, MasterKey
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "catalogs"
 FAST = {"opslimit": nacl.pwhash.argon2id.OPSLIMIT_MIN,

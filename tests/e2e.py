@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agents.client import Client
-from agents.home import Config
-from agents.init_cmd import PASSPHRASE_ENV, init
+from intentcast.agents.person.client import Client
+from intentcast.agents.runtime.home import PASSPHRASE_ENV, Config
+from intentcast.agents.runtime.setup import init
 
 ROOT = Path(__file__).resolve().parent.parent
 CATALOGS = ROOT / "examples" / "catalogs"
@@ -115,15 +115,14 @@ class Cluster:
 
     def home(self, name: str, config: Config) -> Path:
         home = self.root / name
-        os.environ.setdefault(PASSPHRASE_ENV, PASSPHRASE)
-        init(home, config, fast_kdf=True)
+        init(home, config, PASSPHRASE, fast_kdf=True)
         return home
 
     def person(self, name: str = "person", *extra: str) -> tuple[Proc, Path]:
         home = self.root / name
         if not (home / "store.sqlite").exists():
             self.home(name, Config(role="person"))
-        proc = self.spawn(name, [sys.executable, "-m", "agents.cli", "--home", str(home),
+        proc = self.spawn(name, [sys.executable, "-m", "intentcast.agents.cli", "--home", str(home),
                                  "daemon", *extra])
         proc.expect("ready")
         return proc, home
@@ -131,7 +130,7 @@ class Cluster:
     def vendor(self, name: str, catalog: str, *bootstrap: str, mdns: bool = False
                ) -> tuple[Proc, Path]:
         home = self.home(name, Config(role="vendor", catalog=str(CATALOGS / catalog)))
-        args = [sys.executable, "-m", "agents.cli", "--home", str(home), "vendor", "run"]
+        args = [sys.executable, "-m", "intentcast.agents.cli", "--home", str(home), "vendor", "run"]
         if mdns:
             args.append("--mdns")
         for addr in bootstrap:
@@ -142,16 +141,16 @@ class Cluster:
 
     def assistant_home(self, name: str = "assistant") -> tuple[Path, str]:
         """A new assistant home and the assistant's DID."""
-        os.environ.setdefault(PASSPHRASE_ENV, PASSPHRASE)
         home = self.root / name
-        return home, init(home, Config(role="assistant"), fast_kdf=True)
+        return home, init(home, Config(role="assistant"), PASSPHRASE, fast_kdf=True)
 
     def assistant(self, home: Path, spec: str, grant: dict[str, Any], *bootstrap: str,
                   name: str = "assistant") -> Proc:
         """Run `intentcast assistant run` with the grant file the person's API made."""
         grant_file = self.root / f"{name}-grant.json"
         grant_file.write_text(json.dumps(grant["file"]))
-        args = [sys.executable, "-m", "agents.cli", "--home", str(home), "assistant", "run",
+        args = [sys.executable, "-m", "intentcast.agents.cli",
+                "--home", str(home), "assistant", "run",
                 spec, "--delegation", str(grant_file)]
         for addr in bootstrap:
             args += ["--bootstrap", addr]
@@ -180,7 +179,6 @@ class Cluster:
 
 
 def api(home: Path) -> Client:
-    os.environ.setdefault(PASSPHRASE_ENV, PASSPHRASE)
     return Client(home)
 
 

@@ -10,9 +10,10 @@ import trio
 import trio.testing
 from agent_harness import Market, build
 
-from agents import audit
-from agents.person import AgentError, IntentRequest
-from protocol import envelope
+from intentcast.agents.errors import AgentError, Kind
+from intentcast.agents.person.requests import IntentRequest
+from intentcast.agents.store import audit
+from intentcast.protocol import envelope
 
 TENT = IntentRequest(category="outdoor.camping.tents", description="Two-person backpacking tent",
                      max_price=20_000, currency="EUR", country="DE", postcode_prefix="10",
@@ -78,7 +79,7 @@ async def test_the_vendor_declines_below_its_floor(tmp_path, autojump):
         assert step.state == "rejected"
         with pytest.raises(AgentError) as err:
             await person.accept(offer.ref)
-        assert err.value.status == 409
+        assert err.value.kind is Kind.CONFLICT
         nursery.cancel_scope.cancel()
     assert market.vendors[0].store.stock("TH-TENT-2") == 5
 
@@ -112,7 +113,7 @@ async def test_withdraw_tells_every_vendor(tmp_path, autojump):
         assert vendor_view.state == "withdrawn"
         with pytest.raises(AgentError) as err:
             await person.withdraw(intent.id)
-        assert err.value.status == 409
+        assert err.value.kind is Kind.CONFLICT
         nursery.cancel_scope.cancel()
 
 
@@ -123,10 +124,10 @@ async def test_bad_requests_are_refused_with_a_reason(tmp_path, autojump):
         person = market.person
         with pytest.raises(AgentError) as err:
             await person.post_intent(IntentRequest(category="Not A Category", description="x"))
-        assert err.value.status == 422
+        assert err.value.kind is Kind.INVALID
         assert "category" in err.value.message
         with pytest.raises(AgentError) as err2:
             person.intent("nope-nope")
-        assert err2.value.status == 404
+        assert err2.value.kind is Kind.NOT_FOUND
         assert person.store.intents() == []
         nursery.cancel_scope.cancel()

@@ -8,7 +8,7 @@ import trio
 import trio.testing
 from agent_harness import Market, build
 
-from agents.api import create_app
+from intentcast.agents.person.api.app import create_app
 
 TOKEN = "secret-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -158,7 +158,7 @@ async def test_profile_attributes_are_sealed_and_audited_without_their_value(tmp
         store = market.person.store
         sealed = store.db.execute("SELECT sealed FROM attributes").fetchone()[0]
         assert b"Hauptstr" not in sealed
-        from agents import audit
+        from intentcast.agents.store import audit
 
         (entry,) = audit.entries(store.db, kind="attribute_set")
         assert entry.data == {"name": "shipping_address"}
@@ -195,7 +195,7 @@ async def test_the_cart_travels_as_one_intent_to_every_matching_vendor(tmp_path,
             assert intent["category"] == "outdoor.camping"
             assert intent["description"] == "1 x two-person tent; 1 x down sleeping bag"
             stored = market.person.store.intent(intent["id"])
-            from protocol import cose, envelope
+            from intentcast.protocol import cose, envelope
 
             sent = envelope.parse_message(cose.parse(stored.raw).payload)
             assert sent.constraints.max_price.amount == 35_000

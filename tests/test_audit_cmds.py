@@ -9,15 +9,16 @@ import sys
 
 import pytest
 
-from agents import audit
-from agents.store import Store
-from protocol.encoding import encode
+from intentcast.agents.store import audit
+from intentcast.agents.store.db import Store
+from intentcast.protocol.encoding import encode
 
 VENDOR = "did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK"
 
 
 def cli(home, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "agents.cli", "--home", str(home), *args],
+    return subprocess.run([sys.executable, "-m", "intentcast.agents.cli",
+                           "--home", str(home), *args],
                           capture_output=True, text=True, timeout=60, check=False)
 
 

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from agents.catalog import Catalog, CatalogError, Item, load, parse
-from agents.policy import Concede, CounterWith, Decline, Situation, load_policy
-from protocol.messages import Constraints, Intent, Money, ReplyTo
-from protocol.terms import CustomerTerms, check
+from intentcast.agents.vendor.catalog import Catalog, CatalogError, Item, load, parse
+from intentcast.agents.vendor.policy import Concede, CounterWith, Decline, Situation, load_policy
+from intentcast.protocol.messages import Constraints, Intent, Money, ReplyTo
+from intentcast.protocol.terms import CustomerTerms, check
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "catalogs"
 NOW = 1_800_000_000
@@ -182,7 +182,7 @@ class FirmPolicy:
 
 
 def test_custom_policies_load_by_name(trailhead):
-    assert isinstance(load_policy("agents.policy:Concede", trailhead), Concede)
+    assert isinstance(load_policy("intentcast.agents.vendor.policy:Concede", trailhead), Concede)
     firm = load_policy("test_catalog:FirmPolicy", trailhead)
     assert firm.opening(trailhead.items[0], intent()) == 21_900
 
@@ -191,8 +191,8 @@ def test_custom_policies_load_by_name(trailhead):
     ("spec", "message"),
     [
         ("no_such_module:X", "cannot import"),
-        ("agents.policy:Nope", "has no class"),
-        ("agents.catalog:CatalogError", "needs opening"),
+        ("intentcast.agents.vendor.policy:Nope", "has no class"),
+        ("intentcast.agents.vendor.catalog:CatalogError", "needs opening"),
     ],
 )
 def test_bad_policies_are_explained(trailhead, spec, message):

@@ -21,7 +21,7 @@ import pycddl
 import pytest
 from vector_files import ROOT, load
 
-from protocol import cose
+from intentcast.protocol import cose
 
 SOURCE = (ROOT / "specs" / "intentcast.cddl").read_text("utf-8")
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from protocol import envelope
+from intentcast.protocol import envelope
 
-CLI = [sys.executable, "-m", "agents.cli"]
+CLI = [sys.executable, "-m", "intentcast.agents.cli"]
 
 
 def run(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
@@ -152,10 +152,10 @@ def test_data_rights_demo_proves_its_receipts_and_shares_no_identifier(tmp_path)
 
 
 def test_the_identifier_comparison_would_see_a_shared_key():
-    from agents.data_demo import _identifiers
-    from protocol.envelope import seal
-    from protocol.identity import KeyPair
-    from protocol.messages import Report
+    from intentcast.agents.demo.data_rights import _identifiers
+    from intentcast.protocol.envelope import seal
+    from intentcast.protocol.identity import KeyPair
+    from intentcast.protocol.messages import Report
 
     key = KeyPair(b"\x09" * 32)
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 import pytest
 from test_negotiation import BUYER, FAIR, NOW, SELLER, STRANGER, TERMS
 
-from protocol import consent
-from protocol.envelope import open as open_envelope
-from protocol.envelope import seal
-from protocol.errors import ConsentError, LocalProtocolError, Reason
-from protocol.identity import KeyPair
-from protocol.messages import Agreement, ConsentReceipt, Money, terms_hash
-from protocol.sealing import SealingError, open_fields, seal_fields
+from intentcast.protocol import consent
+from intentcast.protocol.envelope import open as open_envelope
+from intentcast.protocol.envelope import seal
+from intentcast.protocol.errors import ConsentError, LocalProtocolError, Reason
+from intentcast.protocol.identity import KeyPair
+from intentcast.protocol.messages import Agreement, ConsentReceipt, Money, terms_hash
+from intentcast.protocol.sealing import SealingError, open_fields, seal_fields
 
 PAIRWISE = KeyPair(b"\x55" * 32)  # the person's key for this vendor alone
 VALUES = {"email": "ada@example.org", "shipping_address": "Hauptstr. 1, 10115 Berlin",
@@ -91,7 +91,7 @@ def test_a_disclosure_must_match_its_receipt() -> None:
 
 
 def test_sealed_fields_must_be_exactly_the_receipts() -> None:
-    from protocol.messages import Disclosure, digest
+    from intentcast.protocol.messages import Disclosure, digest
 
     deal = agreement()
     receipt, _ = consent.disclose(deal, VALUES, buyer=BUYER, pairwise=PAIRWISE, now=NOW)

@@ -18,10 +18,10 @@ from pycose.keys import EC2Key, OKPKey
 from pycose.keys.curves import P256, Ed25519
 from pycose.messages import Sign1Message
 
-from protocol import cose
-from protocol.encoding import encode
-from protocol.errors import EnvelopeError, Reason, RemoteProtocolError
-from protocol.identity import KeyPair
+from intentcast.protocol import cose
+from intentcast.protocol.encoding import encode
+from intentcast.protocol.errors import EnvelopeError, Reason, RemoteProtocolError
+from intentcast.protocol.identity import KeyPair
 
 ALICE = KeyPair(bytes(range(32)))
 BOB = KeyPair(bytes(range(1, 33)))

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import pytest
 
-from protocol.delegation import Revocations, issue, revoke
-from protocol.envelope import open as open_envelope
-from protocol.envelope import seal
-from protocol.errors import LocalProtocolError, NegotiationError, Reason
-from protocol.identity import KeyPair
-from protocol.messages import (
+from intentcast.protocol.delegation import Revocations, issue, revoke
+from intentcast.protocol.envelope import open as open_envelope
+from intentcast.protocol.envelope import seal
+from intentcast.protocol.errors import LocalProtocolError, NegotiationError, Reason
+from intentcast.protocol.identity import KeyPair
+from intentcast.protocol.messages import (
     Accept,
     Agreement,
     Counter,
@@ -27,8 +27,8 @@ from protocol.messages import (
     digest,
     new_id,
 )
-from protocol.negotiation import Negotiation, Role, State
-from protocol.terms import CustomerTerms, DataRequest, VendorTerms
+from intentcast.protocol.negotiation import Negotiation, Role, State
+from intentcast.protocol.terms import CustomerTerms, DataRequest, VendorTerms
 
 NOW = 1_800_000_000
 PERSON = KeyPair(b"\x41" * 32)  # the intent's key

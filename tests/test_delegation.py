@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from protocol import KeyPair, Money, Scope, cose, encode, seal
-from protocol.delegation import (
+from intentcast.protocol import KeyPair, Money, Scope, cose, encode, seal
+from intentcast.protocol.delegation import (
     Revocations,
     authorise,
     category_within,
@@ -14,10 +14,10 @@ from protocol.delegation import (
     verify_chain,
     widenings,
 )
-from protocol.encoding import decode
-from protocol.envelope import open as open_envelope
-from protocol.errors import DelegationError, LocalProtocolError, Reason
-from protocol.messages import Delegation, new_id
+from intentcast.protocol.encoding import decode
+from intentcast.protocol.envelope import open as open_envelope
+from intentcast.protocol.errors import DelegationError, LocalProtocolError, Reason
+from intentcast.protocol.messages import Delegation, new_id
 
 NOW = 1_800_000_000
 DAY = 86_400

@@ -10,13 +10,13 @@ import httpx
 import pytest
 from e2e import TENT, Cluster, api
 
-from agents import audit
-from agents.client import ApiError
-from agents.store import Store
-from protocol import envelope
-from protocol.identity import KeyPair
-from protocol.messages import Intent, ReplyTo, new_id
-from protocol.terms import CustomerTerms
+from intentcast.agents.person.client import ApiError
+from intentcast.agents.store import audit
+from intentcast.agents.store.db import Store
+from intentcast.protocol import envelope
+from intentcast.protocol.identity import KeyPair
+from intentcast.protocol.messages import Intent, ReplyTo, new_id
+from intentcast.protocol.terms import CustomerTerms
 
 OUTDOOR = "/intentcast/1/intents/outdoor"
 
@@ -106,7 +106,7 @@ def test_a_forged_intent_dies_at_the_first_honest_node(cluster):
     forged = bytearray(_intent("outdoor.fishing", "a forged fishing rod", peer))
     forged[-1] ^= 0x01
     forged_id = envelope.parse_message(
-        __import__("protocol").cose.parse(bytes(forged)).payload).id
+        __import__("intentcast.protocol.cose", fromlist=["parse"]).parse(bytes(forged)).payload).id
     rogue.send({"cmd": "publish_raw", "topic": OUTDOOR, "hex": bytes(forged).hex()})
     a.expect("dropped", reason="bad_signature")
     good_id = envelope.open(good, now=int(time.time())).message.id

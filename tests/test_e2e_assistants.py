@@ -8,10 +8,10 @@ import time
 import pytest
 from e2e import ROOT, TENT, Cluster
 
-from agents.client import ApiError
-from protocol import cose, envelope
-from protocol.delegation import verify_chain
-from protocol.messages import Agreement
+from intentcast.agents.person.client import ApiError
+from intentcast.protocol import cose, envelope
+from intentcast.protocol.delegation import verify_chain
+from intentcast.protocol.messages import Agreement
 
 OUTDOOR = "/intentcast/1/intents/outdoor"
 PEERS = ROOT / "tests" / "peers"

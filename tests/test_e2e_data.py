@@ -9,11 +9,11 @@ from types import SimpleNamespace
 import pytest
 from e2e import PASSPHRASE, TENT, Cluster
 
-from agents.store import Store
-from protocol import cose, envelope
-from protocol.identity import KeyPair
-from protocol.messages import ConsentReceipt, Disclosure
-from protocol.sealing import open_fields
+from intentcast.agents.store.db import Store
+from intentcast.protocol import cose, envelope
+from intentcast.protocol.identity import KeyPair
+from intentcast.protocol.messages import ConsentReceipt, Disclosure
+from intentcast.protocol.sealing import open_fields
 
 PROFILE = {"email": "ada@example.org", "shipping_address": "Hauptstr. 1, 10115 Berlin",
            "phone": "+49 30 1234567", "birthday": "1815-12-10"}
@@ -126,8 +126,8 @@ def test_the_receipts_are_valid_signed_records(cluster):
 
 
 def _person_keys(home):
-    from agents.init_cmd import MASTER_SEED
-    from protocol.identity import MasterKey
+    from intentcast.agents.runtime.setup import MASTER_SEED
+    from intentcast.protocol.identity import MasterKey
 
     store = Store(home / "store.sqlite")
     try:
@@ -138,9 +138,9 @@ def _person_keys(home):
 
 
 def test_a_loyalty_credit_is_honoured_once_and_by_its_issuer_only(cluster):
-    from agents.control import pack
-    from agents.data_wire import Honoured, Redeem, read_data_answer
-    from protocol.loyalty import redeem
+    from intentcast.agents.conversation.control import pack
+    from intentcast.agents.conversation.data_wire import Honoured, Redeem, read_data_answer
+    from intentcast.protocol.loyalty import redeem
 
     d = _deal(cluster, others=("summit.toml",))
     person, person_home, trail, client = d.person, d.person_home, d.vendor, d.client
@@ -201,7 +201,8 @@ def test_the_vendor_cli_hands_data_out_only_for_a_consented_purpose(cluster):
     person, vendor, vendor_home, held = d.person, d.vendor, d.vendor_home, d.held
 
     def vendor_cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "agents.cli", "--home", str(vendor_home),
+        return subprocess.run([sys.executable, "-m", "intentcast.agents.cli",
+                               "--home", str(vendor_home),
                                "--json", "vendor", "data", *args], capture_output=True,
                               text=True, timeout=60, check=False, env=cluster.env())
 

@@ -14,8 +14,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from protocol.encoding import MAX_DEPTH, MAX_SIZE, decode, encode, loads_wellformed
-from protocol.errors import EncodingError, IntentcastError, Reason, RemoteProtocolError
+from intentcast.protocol.encoding import MAX_DEPTH, MAX_SIZE, decode, encode, loads_wellformed
+from intentcast.protocol.errors import EncodingError, IntentcastError, Reason, RemoteProtocolError
 
 
 def _refused(data: bytes | str, **kwargs: Any) -> Reason:

@@ -16,19 +16,19 @@ import pytest
 from test_negotiation import BUYER, NOW, PEER, SELLER, STRANGER, TERMS
 from vector_files import generator
 
-from protocol import cose
-from protocol.encoding import encode
-from protocol.envelope import MAX_CLOCK_SKEW, ReplayGuard, Verified, seal
-from protocol.envelope import open as open_envelope
-from protocol.errors import (
+from intentcast.protocol import cose
+from intentcast.protocol.encoding import encode
+from intentcast.protocol.envelope import MAX_CLOCK_SKEW, ReplayGuard, Verified, seal
+from intentcast.protocol.envelope import open as open_envelope
+from intentcast.protocol.errors import (
     EnvelopeError,
     IntentcastError,
     LocalProtocolError,
     Reason,
     RemoteProtocolError,
 )
-from protocol.identity import KeyPair
-from protocol.messages import Constraints, Intent, Location, Money, ReplyTo
+from intentcast.protocol.identity import KeyPair
+from intentcast.protocol.messages import Constraints, Intent, Location, Money, ReplyTo
 
 TTL = 3600
 LIMIT = 65_536

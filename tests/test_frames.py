@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agents.frames import MAX_FRAME, FrameError, FrameReader, encode_frame
+from intentcast.agents.net.frames import MAX_FRAME, FrameError, FrameReader, encode_frame
 
 
 class Pipe:

@@ -13,8 +13,8 @@ import base58
 import pytest
 from vector_files import load
 
-from protocol.errors import DidError, IntentcastError, LocalProtocolError, Reason
-from protocol.identity import (
+from intentcast.protocol.errors import DidError, IntentcastError, LocalProtocolError, Reason
+from intentcast.protocol.identity import (
     KeyPair,
     MasterKey,
     did_from_public_key,

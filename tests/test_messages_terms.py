@@ -16,9 +16,9 @@ from pydantic import BaseModel, ValidationError
 from test_negotiation import BUYER, NOW, PEER, SELLER
 from vector_files import load
 
-from protocol.currencies import EXPONENTS, format_amount, parse_amount
-from protocol.errors import IntentcastError, Reason
-from protocol.messages import (
+from intentcast.protocol.currencies import EXPONENTS, format_amount, parse_amount
+from intentcast.protocol.errors import IntentcastError, Reason
+from intentcast.protocol.messages import (
     MESSAGE_ADAPTER,
     Accept,
     Agreement,
@@ -39,7 +39,7 @@ from protocol.messages import (
     terms_hash,
     to_cbor_map,
 )
-from protocol.terms import Conflict, CustomerTerms, DataRequest, VendorTerms, check
+from intentcast.protocol.terms import Conflict, CustomerTerms, DataRequest, VendorTerms, check
 
 TTL = 3600
 PURPOSES = ["fulfilment", "delivery", "receipt", "support", "warranty", "marketing",

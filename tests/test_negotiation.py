@@ -18,19 +18,19 @@ from hypothesis import HealthCheck, Phase, event, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from protocol import cose
-from protocol.envelope import countersign as add_signature
-from protocol.envelope import open as open_envelope
-from protocol.envelope import parse_message, seal
-from protocol.errors import (
+from intentcast.protocol import cose
+from intentcast.protocol.envelope import countersign as add_signature
+from intentcast.protocol.envelope import open as open_envelope
+from intentcast.protocol.envelope import parse_message, seal
+from intentcast.protocol.errors import (
     IntentcastError,
     LocalProtocolError,
     NegotiationError,
     Reason,
     RemoteProtocolError,
 )
-from protocol.identity import KeyPair
-from protocol.messages import (
+from intentcast.protocol.identity import KeyPair
+from intentcast.protocol.messages import (
     Accept,
     Agreement,
     Constraints,
@@ -46,8 +46,8 @@ from protocol.messages import (
     new_id,
     terms_hash,
 )
-from protocol.negotiation import DEFAULT_TTL, Negotiation, Role, State
-from protocol.terms import CustomerTerms, DataRequest, VendorTerms
+from intentcast.protocol.negotiation import DEFAULT_TTL, Negotiation, Role, State
+from intentcast.protocol.terms import CustomerTerms, DataRequest, VendorTerms
 
 NOW = 1_800_000_000
 INTENT_TTL = 3600

@@ -16,12 +16,19 @@ from hypothesis import strategies as st
 from test_negotiation import NOW, PEER
 from vector_files import generator
 
-from protocol.encoding import MAX_DEPTH, decode, encode
-from protocol.envelope import open as open_envelope
-from protocol.envelope import seal
-from protocol.errors import EncodingError, EnvelopeError, IntentcastError, Reason
-from protocol.identity import KeyPair
-from protocol.messages import Constraints, CustomerTerms, Intent, Location, Money, ReplyTo
+from intentcast.protocol.encoding import MAX_DEPTH, decode, encode
+from intentcast.protocol.envelope import open as open_envelope
+from intentcast.protocol.envelope import seal
+from intentcast.protocol.errors import EncodingError, EnvelopeError, IntentcastError, Reason
+from intentcast.protocol.identity import KeyPair
+from intentcast.protocol.messages import (
+    Constraints,
+    CustomerTerms,
+    Intent,
+    Location,
+    Money,
+    ReplyTo,
+)
 
 ENCODING_REASONS = {
     Reason.TOO_LARGE, Reason.MALFORMED_CBOR, Reason.TRAILING_BYTES, Reason.INDEFINITE_LENGTH,

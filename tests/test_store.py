@@ -7,9 +7,9 @@ import sqlite3
 import nacl.pwhash
 import pytest
 
-from agents import audit
-from agents.store import SCHEMA_VERSION, Store, StoredAgreement, StoreError
-from agents.vault import Vault, VaultError
+from intentcast.agents.store import audit
+from intentcast.agents.store.db import SCHEMA_VERSION, Store, StoredAgreement, StoreError
+from intentcast.agents.store.vault import Vault, VaultError
 
 FAST = {
     "opslimit": nacl.pwhash.argon2id.OPSLIMIT_MIN,
@@ -174,7 +174,7 @@ def test_envelopes_are_kept_per_intent_in_order(store):
 
 
 def test_a_version_1_store_is_migrated_forward(tmp_path):
-    from agents.store import MIGRATIONS, _statements
+    from intentcast.agents.store.db import MIGRATIONS, _statements
 
     path = tmp_path / "old.sqlite"
     db = sqlite3.connect(path)
@@ -191,7 +191,7 @@ def test_a_version_1_store_is_migrated_forward(tmp_path):
 
 
 def test_intents_commit_with_their_audit_entry(store):
-    from agents.store import StoredIntent
+    from intentcast.agents.store.db import StoredIntent
 
     intent = StoredIntent("intent-0001", b"n" * 16, "outdoor", "a tent", "open", 5, 100, b"raw")
     store.save_intent(intent, audit_data={"intent_id": "intent-0001", "disclosed": ["size"]})
@@ -204,7 +204,7 @@ def test_intents_commit_with_their_audit_entry(store):
 
 
 def test_negotiations_are_upserted_by_ref(store):
-    from agents.store import StoredNegotiation
+    from intentcast.agents.store.db import StoredNegotiation
 
     first = StoredNegotiation("n1", "i1", "did:key:z6Mk", "buyer_turn", "SKU", "Tent", 200, "EUR",
                               "", 1)

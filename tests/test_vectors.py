@@ -10,12 +10,12 @@ import nacl.signing
 import pytest
 from vector_files import generator, load
 
-from protocol import delegation
-from protocol.encoding import decode, encode
-from protocol.envelope import open as open_envelope
-from protocol.errors import IntentcastError
-from protocol.identity import MasterKey, did_from_public_key, public_key_from_did
-from protocol.terms import CustomerTerms, VendorTerms, check
+from intentcast.protocol import delegation
+from intentcast.protocol.encoding import decode, encode
+from intentcast.protocol.envelope import open as open_envelope
+from intentcast.protocol.errors import IntentcastError
+from intentcast.protocol.identity import MasterKey, did_from_public_key, public_key_from_did
+from intentcast.protocol.terms import CustomerTerms, VendorTerms, check
 
 
 def _ids(vectors):

@@ -13,13 +13,13 @@ from agent_harness import make_store
 from test_consent import PAIRWISE, VALUES, agreement
 from test_negotiation import BUYER, NOW, SELLER
 
-from agents import consents
-from agents.data_wire import Deleted, Disclose, Revoke, read_data_answer
-from agents.store import StoredAgreement
-from agents.vendor_data import DataRefused, VendorData
-from protocol import consent, cose
-from protocol.envelope import open as open_envelope
-from protocol.envelope import seal
+from intentcast.agents.conversation.data_wire import Deleted, Disclose, Revoke, read_data_answer
+from intentcast.agents.store import consents
+from intentcast.agents.store.db import StoredAgreement
+from intentcast.agents.vendor.data import DataRefused, VendorData
+from intentcast.protocol import consent, cose
+from intentcast.protocol.envelope import open as open_envelope
+from intentcast.protocol.envelope import seal
 
 DAY = 86_400
 
@@ -108,8 +108,8 @@ def autojump():
 
 def _credit(vendor_key):
     """A 10.00 EUR credit to the person's pseudonym with `vendor_key`'s owner."""
-    from protocol.loyalty import issue_credit
-    from protocol.messages import Money
+    from intentcast.protocol.loyalty import issue_credit
+    from intentcast.protocol.messages import Money
 
     return issue_credit(vendor_key, holder=PAIRWISE.did, agreement_id="agreement-0001",
                         value=Money(amount=1000, currency="EUR"), now=NOW)
@@ -123,9 +123,9 @@ def test_a_credit_is_honoured_only_by_its_issuer_and_from_its_holder(vendor, iss
                                                                      reason):
     from test_negotiation import STRANGER
 
-    from agents.data_wire import Redeem
-    from protocol.errors import ConsentError
-    from protocol.loyalty import redeem
+    from intentcast.agents.conversation.data_wire import Redeem
+    from intentcast.protocol.errors import ConsentError
+    from intentcast.protocol.loyalty import redeem
 
     store, _ = vendor
     offer = b"\x01" * 32
@@ -139,9 +139,9 @@ def test_a_credit_is_honoured_only_by_its_issuer_and_from_its_holder(vendor, iss
 
 
 def test_a_credit_is_spent_once(vendor):
-    from agents.data_wire import Honoured, Redeem
-    from protocol.errors import ConsentError
-    from protocol.loyalty import redeem
+    from intentcast.agents.conversation.data_wire import Honoured, Redeem
+    from intentcast.protocol.errors import ConsentError
+    from intentcast.protocol.loyalty import redeem
 
     store, _ = vendor
     offers = {b"\x01" * 32: "ref-1", b"\x02" * 32: "ref-2"}

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import trio
 
-from agents.sdk import Assistant, IntentInfo
-from protocol.currencies import format_amount
+from intentcast.agents.assistant.sdk import Assistant, IntentInfo
+from intentcast.protocol.currencies import format_amount
 
 
 class BestPrice(Assistant):

@@ -8,8 +8,8 @@ price seen per intent, and which intents are settled, so two handlers never buy 
 
 from __future__ import annotations
 
-from agents.sdk import Assistant, IntentInfo, Offer
-from protocol.currencies import format_amount
+from intentcast.agents.assistant.sdk import Assistant, IntentInfo, Offer
+from intentcast.protocol.currencies import format_amount
 
 
 class PriceWatch(Assistant):

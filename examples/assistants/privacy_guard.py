@@ -9,7 +9,7 @@ Offers that respect the person's terms are left alone; the person hears about ea
 
 from __future__ import annotations
 
-from agents.sdk import Assistant, Offer
+from intentcast.agents.assistant.sdk import Assistant, Offer
 
 
 class PrivacyGuard(Assistant):

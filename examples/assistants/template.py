@@ -13,8 +13,8 @@ Override only the handlers you need: the ones you leave out do nothing.
 
 from __future__ import annotations
 
-from agents.sdk import Assistant, IntentInfo, Offer, Refused  # noqa: F401 (Refused: to catch)
-from protocol.currencies import format_amount  # noqa: F401 (format_amount(1050, "EUR"))
+from intentcast.agents.assistant.sdk import Assistant, IntentInfo, Offer, Refused  # noqa: F401 (Refused: to catch)
+from intentcast.protocol.currencies import format_amount  # noqa: F401 (format_amount(1050, "EUR"))
 
 
 class MyAssistant(Assistant):

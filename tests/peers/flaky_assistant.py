@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import trio
 
-from agents.sdk import Assistant, IntentInfo, Offer
+from intentcast.agents.assistant.sdk import Assistant, IntentInfo, Offer
 
 
 class Flaky(Assistant):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from agents.sdk import Assistant, Offer, Refused
+from intentcast.agents.assistant.sdk import Assistant, Offer, Refused
 
 
 class Greedy(Assistant):

@@ -27,13 +27,23 @@ import sys
 
 import trio
 
-from agents.p2p import Node
-from protocol.delegation import issue, revoke
-from protocol.envelope import open as open_envelope
-from protocol.envelope import parse_message, seal
-from protocol.identity import KeyPair
-from protocol.messages import Counter, Delegation, Intent, Money, ReplyTo, Scope, digest, new_id
-from protocol.terms import CustomerTerms
+from intentcast.agents.net.node import Node
+from intentcast.protocol import cose
+from intentcast.protocol.delegation import issue, revoke
+from intentcast.protocol.envelope import open as open_envelope
+from intentcast.protocol.envelope import parse_message, seal
+from intentcast.protocol.identity import KeyPair
+from intentcast.protocol.messages import (
+    Counter,
+    Delegation,
+    Intent,
+    Money,
+    ReplyTo,
+    Scope,
+    digest,
+    new_id,
+)
+from intentcast.protocol.terms import CustomerTerms
 
 SCOPE = Scope(categories=["outdoor"], max_price=Money(amount=20_000, currency="EUR"),
               may_counter=True, may_accept=True)
@@ -108,7 +118,7 @@ class Assisted:
         ), self.signer)
         await stream.send(counter)
         answer = await stream.receive()
-        message = parse_message(__import__("protocol").cose.parse(answer).payload)
+        message = parse_message(cose.parse(answer).payload)
         await self.answers.send({"answer": message.type,
                                  "reason": getattr(message, "reason", None)})
 

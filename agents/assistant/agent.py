@@ -1,0 +1,239 @@
+"""An assistant's own agent: negotiates for a person under their grant, runs the SDK's handlers.
+
+It is the person's negotiating agent with three changes: it signs with the
+assistant's key and carries a fresh link from the person's daemon on every move
+(`_delegation`), it files a copy of everything it sends and receives with the
+person's daemon (`_sent`, `_received`), and it leaves every decision, even
+refusing an offer whose terms conflict, to the developer's handlers.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import trio
+
+from intentcast.agents.assistant import sdk
+from intentcast.agents.conversation.control import (
+    ControlError,
+    Error,
+    Expiring,
+    IntentEvent,
+    Link,
+    Revoked,
+    Welcome,
+)
+from intentcast.agents.errors import AgentError, Kind
+from intentcast.agents.person.agent import Network, PersonAgent, Session
+from intentcast.agents.store import audit
+from intentcast.agents.store.db import Store, StoredIntent
+from intentcast.protocol import envelope
+from intentcast.protocol.envelope import Verified
+from intentcast.protocol.identity import KeyPair
+from intentcast.protocol.messages import Counter, Intent, Offer, Report, Scope, digest, new_id
+from intentcast.protocol.negotiation import Negotiation, State
+from intentcast.protocol.terms import check
+
+log = logging.getLogger("intentcast.assistant")
+
+REPORT_TTL = 90 * 86_400
+
+
+class DeskLink(Protocol):
+    """The assistant's line to the person's daemon (agents/assistant/desk_client.py)."""
+
+    async def renew(self, intent_id: str) -> bytes: ...
+    async def record(self, raw: bytes) -> None: ...
+
+
+class AssistantAgent(PersonAgent):
+    def __init__(self, store: Store, key: KeyPair, network: Network, desk: DeskLink,
+                 assistant: sdk.Assistant, scope: Scope, *,
+                 clock: Callable[[], float] = time.time, step_timeout: float = 30.0,
+                 on_event: Callable[[dict[str, Any]], None] = lambda _: None) -> None:
+        # The person's master key is not ours to hold: this agent only ever negotiates.
+        super().__init__(store, None, network, clock=clock, step_timeout=step_timeout)
+        self.key = key
+        self.desk_link = desk
+        self.assistant = assistant
+        self.scope = scope
+        self.revoked = False
+        self.on_event = on_event
+        self.nursery: trio.Nursery | None = None
+        self._countering: set[str] = set()
+        """Offers whose counter() is waiting: their vendor's answer is its return value."""
+        assistant._agent = self
+
+    # -- PersonAgent's hooks --------------------------------------------------------------
+
+    def _buyer_key(self, stored: StoredIntent) -> KeyPair:
+        return self.key
+
+    async def _delegation(self, n: Negotiation) -> list[bytes] | None:
+        if self.revoked:
+            raise AgentError(Kind.FORBIDDEN, "the person revoked this assistant's grant",
+                             reason="delegation_revoked")
+        try:
+            return [await self.desk_link.renew(n.intent.id)]
+        except (ControlError, OSError, trio.TooSlowError) as exc:
+            raise AgentError(Kind.UNAVAILABLE,
+                             f"no fresh link from the person's agent: {exc}") from exc
+
+    async def _refuse_conflicts(self, session: Session) -> None:
+        """Conflicting offers are the handlers' call here (Offer.conflicts says where)."""
+
+    async def _sent(self, session: Session, raw: bytes) -> None:
+        await self._file(raw)
+
+    async def _received(self, session: Session, verified: Verified) -> None:
+        await self._file(verified.raw)
+        n = session.negotiation
+        if n.state is not State.BUYER_TURN:
+            return
+        event = "offer" if isinstance(verified.message, Offer) else (
+            "counter" if isinstance(verified.message, Counter)
+            and session.ref not in self._countering else None)
+        if event is not None:
+            self.dispatch(event, self._offer(session))
+
+    # -- events from the person's daemon --------------------------------------------------
+
+    async def on_desk(self, event: Any) -> None:
+        if isinstance(event, Welcome):
+            for addr in event.peers:  # the market the person's daemon sees, to publish into
+                connect = getattr(self.network, "connect", None)
+                if connect is not None:
+                    await connect(addr)
+            for assigned in event.intents:
+                await self._take(assigned.intent)
+        elif isinstance(event, IntentEvent):
+            await self._take(event.intent)
+        elif isinstance(event, Expiring):
+            stored = self.store.intent(event.intent_id)
+            if stored is not None:
+                self.dispatch("expiring", _info(stored.raw))
+        elif isinstance(event, Revoked):
+            self.revoked = True
+            self.on_event({"event": "revoked", "grant_id": event.grant_id})
+        elif isinstance(event, Error | Link):
+            log.info("unexpected frame on the event stream: %s", event)
+
+    async def _take(self, raw: bytes) -> None:
+        verified = envelope.open(raw, now=self.now())
+        intent = verified.message
+        if not isinstance(intent, Intent) or intent.assistant != self.key.did:
+            return
+        if self.store.intent(intent.id) is not None:
+            return  # a reconnect hands over open intents again: they are in hand already
+        self.store.save_intent(
+            StoredIntent(intent.id, b"", intent.category, intent.description, "open",
+                         self.now(), intent.expires_at, raw),
+            audit_data={"intent_id": intent.id, "for": verified.signer})
+        # We publish it, not the person's daemon: vendors see only this assistant's peer,
+        # as the gossip origin and as reply_to, never the person's (spec §9).
+        await self.network.publish_intent(raw)
+        self.on_event({"event": "intent", "id": intent.id})
+        self.dispatch("intent", _info(raw))
+
+    # -- running handlers -----------------------------------------------------------------
+
+    def dispatch(self, event: str, argument: Any) -> None:
+        if self.nursery is None:
+            raise RuntimeError("dispatch before the assistant started")
+        self.nursery.start_soon(self._run_handler, event, argument)
+
+    async def _run_handler(self, event: str, argument: Any) -> None:
+        handler = self.assistant.handler(event)  # type: ignore[arg-type]
+        intent_id = argument.id if isinstance(argument, sdk.IntentInfo) else argument.intent.id
+        problem = ""
+        with trio.move_on_after(self.assistant.handler_timeout) as scope:
+            try:
+                await handler(argument)
+            except sdk.Refused as exc:
+                problem = f"on_{event} was refused: {exc}"
+            except Exception as exc:  # a developer's bug must not take the assistant down
+                log.exception("on_%s failed", event)
+                problem = f"on_{event} failed: {type(exc).__name__}: {exc}"
+        if scope.cancelled_caught:
+            problem = f"on_{event} took longer than {self.assistant.handler_timeout:g} s"
+        if problem:
+            self.on_event({"event": "handler_error", "handler": f"on_{event}",
+                           "error": problem})
+            await self.report(intent_id, "error", problem[:1000], None)
+
+    # -- what the SDK's objects call -----------------------------------------------------
+
+    async def sdk_counter(self, offer: sdk.Offer, price: int, note: str | None) -> sdk.Offer:
+        self._countering.add(offer.ref)
+        try:
+            await self._guard(lambda: self.counter(offer.ref, price, note))
+        finally:
+            self._countering.discard(offer.ref)
+        return self._offer(self.sessions[offer.ref]) if offer.ref in self.sessions else offer
+
+    async def sdk_accept(self, offer: sdk.Offer) -> sdk.Agreement:
+        stored = await self._guard(lambda: self.accept(offer.ref))
+        return sdk.Agreement(stored.id, stored.vendor, offer.price, self.key.did)
+
+    async def sdk_reject(self, offer: sdk.Offer, reason: str) -> None:
+        await self._guard(lambda: self.reject(offer.ref, reason[:280]))
+
+    async def _guard(self, action: Callable[[], Any]) -> Any:
+        try:
+            return await action()
+        except AgentError as exc:
+            raise sdk.Refused(exc.reason or "refused", exc.message) from exc
+
+    def sdk_offers(self, intent_id: str) -> list[sdk.Offer]:
+        found = [self._offer(s) for s in self.sessions.values()
+                 if s.negotiation.intent.id == intent_id
+                 and s.negotiation.state is State.BUYER_TURN]
+        return sorted(found, key=lambda o: o.price_minor)
+
+    def _offer(self, session: Session) -> sdk.Offer:
+        n = session.negotiation
+        first = n.first_offer
+        assert first is not None
+        table = n.on_table or first
+        return sdk.Offer(
+            ref=session.ref, intent=_info(n.transcript[0]), vendor=n.counterparty or "",
+            sku=first.sku, title=first.title, price=table.price, terms=first.terms,
+            conflicts=tuple(check(n.intent.terms, first.terms)), state=n.state.value,
+            round=n.round, digest=digest(n.transcript[-1]), _agent=self,
+        )
+
+    async def report(self, intent_id: str, kind: str, text: str, about: sdk.Offer | None
+                     ) -> None:
+        now = self.now()
+        about_digest = about.digest if about is not None else None
+        raw = envelope.seal(Report(id=new_id(), issued_at=now, expires_at=now + REPORT_TTL,
+                                   intent_id=intent_id, kind=kind, text=text,  # type: ignore[arg-type]
+                                   about=about_digest), self.key)
+        with self.store.transaction() as db:
+            audit.append(db, at=now, kind=f"report_{kind}", data={"intent_id": intent_id,
+                                                                  "text": text})
+        self.on_event({"event": "report", "kind": kind, "intent_id": intent_id, "text": text})
+        await self._file(raw)
+
+    async def _file(self, raw: bytes) -> None:
+        try:
+            await self.desk_link.record(raw)
+        except Exception as exc:  # the person's daemon is away: our own store still has it
+            log.info("could not file an envelope with the person's agent: %s", exc)
+
+
+def _info(intent_raw: bytes) -> sdk.IntentInfo:
+    from intentcast.protocol import cose
+
+    intent = envelope.parse_message(cose.parse(intent_raw).payload)
+    assert isinstance(intent, Intent)
+    return sdk.IntentInfo(
+        id=intent.id, category=intent.category, description=intent.description,
+        max_price=intent.constraints.max_price, quantity=intent.constraints.quantity,
+        expires_at=intent.expires_at, terms=intent.terms, disclosed=dict(intent.disclosed),
+    )
+
+

@@ -1,0 +1,224 @@
+"""The daemon's local HTTP JSON API (FastAPI, served by Hypercorn on trio).
+
+Bound to loopback and guarded by a bearer token kept in a file only the owner
+can read. Every error is JSON `{"error": "...", "status": N}` with one line
+that says what to fix. The OpenAPI document is served at /openapi.json and
+checked into specs/openapi.json.
+"""
+
+# No `from __future__ import annotations`: FastAPI reads these annotations at runtime,
+# including ones that name local objects (the bearer scheme).
+
+import secrets
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
+
+import trio
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from intentcast.agents.errors import AgentError, Kind
+from intentcast.agents.person.agent import PersonAgent
+from intentcast.agents.person.api.assistants import add_routes as add_assistant_routes
+from intentcast.agents.person.api.data import add_routes as add_data_routes
+from intentcast.agents.person.api.fields import (
+    Amount,
+    Country,
+    Currency,
+    PostcodePrefix,
+    minor_units,
+)
+from intentcast.agents.person.requests import DEFAULT_TERMS, IntentRequest
+from intentcast.agents.store.db import StoredAgreement, StoredIntent, StoredNegotiation
+from intentcast.protocol.currencies import parse_amount
+from intentcast.protocol.terms import CustomerTerms
+
+API_VERSION = "1"
+MAX_WAIT = 60.0
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PostIntent(_Body):
+    category: Annotated[str, StringConstraints(max_length=128)]
+    description: Annotated[str, StringConstraints(max_length=1000)]
+    max_price: Amount | None = Field(None, description='a decimal string such as "200.00"')
+    currency: Currency = "EUR"
+    quantity: int = Field(1, ge=1, le=1_000_000)
+    country: Country | None = None
+    postcode_prefix: PostcodePrefix | None = None
+    disclosed: dict[str, Annotated[str, StringConstraints(max_length=280)]] = Field(
+        default_factory=dict, max_length=32
+    )
+    expires_in: int = Field(3600, ge=60, le=30 * 86_400, description="seconds")
+    terms: CustomerTerms | None = None
+    assistant: Annotated[str, StringConstraints(max_length=64)] | None = Field(
+        None, description="the did:key of a granted assistant to negotiate for you")
+
+
+class PostCounter(_Body):
+    price: Amount
+    note: Annotated[str, StringConstraints(max_length=280)] | None = None
+
+
+class PostReason(_Body):
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=280)] = "no, thank you"
+
+
+def _intent_json(intent: StoredIntent) -> dict[str, Any]:
+    return {"id": intent.id, "category": intent.category, "description": intent.description,
+            "state": intent.state, "created_at": intent.created_at,
+            "expires_at": intent.expires_at}
+
+
+def _offer_json(n: StoredNegotiation) -> dict[str, Any]:
+    return {"ref": n.ref, "intent_id": n.intent_id, "vendor": n.counterparty, "state": n.state,
+            "sku": n.sku, "title": n.title, "price_minor": n.price_minor,
+            "currency": n.currency, "note": n.note, "updated_at": n.updated_at}
+
+
+def _agreement_json(a: StoredAgreement, *, raw: bool = False) -> dict[str, Any]:
+    out = {"id": a.id, "intent_id": a.intent_id, "buyer": a.buyer, "vendor": a.vendor,
+           "price_minor": a.price_minor, "currency": a.currency, "created_at": a.created_at}
+    if raw:
+        out["envelope_hex"] = a.raw.hex()
+    return out
+
+
+STATUS: dict[Kind, int] = {
+    Kind.NOT_FOUND: 404, Kind.CONFLICT: 409, Kind.INVALID: 422, Kind.FORBIDDEN: 403,
+    Kind.UNAUTHENTICATED: 401, Kind.UNAVAILABLE: 503, Kind.PEER_FAILED: 502,
+}
+"""The one place an agent's error becomes an HTTP status."""
+
+
+def create_app(
+    agent: PersonAgent, token: str, status: Callable[[], dict[str, Any]],
+    wait_for_topic: Callable[[str, int], Awaitable[None]] | None = None,
+) -> FastAPI:
+    app = FastAPI(title="intentcast personal agent", version=API_VERSION,
+                  description="The local API of a person's intentcast daemon.")
+    bearer = HTTPBearer(auto_error=False)
+
+    async def authorised(  # async: FastAPI would run a plain def in a worker thread
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    ) -> None:
+        given = credentials.credentials if credentials else ""
+        if not secrets.compare_digest(given.encode(), token.encode()):
+            raise AgentError(Kind.UNAUTHENTICATED,
+                             "missing or wrong bearer token (see the api-token file)")
+
+    @app.exception_handler(AgentError)
+    async def agent_error(_: Request, exc: AgentError) -> JSONResponse:
+        status = STATUS[exc.kind]
+        return JSONResponse({"error": exc.message, "status": status}, status_code=status)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse({"error": str(exc.detail), "status": exc.status_code},
+                            status_code=exc.status_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"] if p != "body") or "body"
+        message = f"{where}: {err['msg']}"
+        return JSONResponse({"error": message, "status": 422}, status_code=422)
+
+    guarded = [Depends(authorised)]
+
+    @app.get("/v1/status", dependencies=guarded)
+    async def get_status() -> dict[str, Any]:
+        return {**status(), "intents": len(agent.store.intents()),
+                "agreements": len(agent.store.agreements())}
+
+    @app.post("/v1/intents", dependencies=guarded, status_code=201)
+    async def post_intent(body: PostIntent) -> dict[str, Any]:
+        max_price = minor_units(body.max_price, body.currency)
+        intent = await agent.post_intent(IntentRequest(
+            category=body.category, description=body.description, max_price=max_price,
+            currency=body.currency, quantity=body.quantity, country=body.country,
+            postcode_prefix=body.postcode_prefix, disclosed=dict(body.disclosed),
+            expires_in=body.expires_in, terms=body.terms or DEFAULT_TERMS,
+            assistant=body.assistant,
+        ))
+        return _intent_json(intent)
+
+    @app.get("/v1/intents", dependencies=guarded)
+    async def list_intents() -> list[dict[str, Any]]:
+        return [_intent_json(agent.intent(i.id)) for i in agent.store.intents()]
+
+    @app.get("/v1/intents/{intent_id}", dependencies=guarded)
+    async def get_intent(intent_id: str) -> dict[str, Any]:
+        intent = agent.intent(intent_id)
+        return {**_intent_json(intent), "offers": [_offer_json(o) for o in agent.offers(
+            intent_id)], "envelope_hex": intent.raw.hex()}
+
+    @app.post("/v1/intents/{intent_id}/withdraw", dependencies=guarded)
+    async def withdraw(intent_id: str, body: PostReason | None = None) -> dict[str, Any]:
+        await agent.withdraw(intent_id, (body or PostReason()).reason)
+        return _intent_json(agent.intent(intent_id))
+
+    @app.get("/v1/intents/{intent_id}/offers", dependencies=guarded)
+    async def offers(intent_id: str, wait: float = 0.0, count: int = 1
+                     ) -> list[dict[str, Any]]:
+        """With `wait` (seconds, up to 60), hold the answer until `count` offers are in."""
+        if not 0 <= wait <= MAX_WAIT or not 0 <= count <= 1000:
+            raise AgentError(Kind.INVALID, f"wait is 0 to {MAX_WAIT:.0f} seconds, count 0 to 1000")
+        found = agent.offers(intent_id)
+        if wait:
+            with trio.move_on_after(wait):
+                found = await agent.wait_for_offers(intent_id, count)
+        return [_offer_json(o) for o in found]
+
+    @app.post("/v1/offers/{ref}/counter", dependencies=guarded)
+    async def counter(ref: str, body: PostCounter) -> dict[str, Any]:
+        current = agent.store.negotiation(ref)
+        if current is None:
+            raise AgentError(Kind.NOT_FOUND, f"no offer {ref}")
+        try:
+            price = parse_amount(body.price, current.currency)
+        except ValueError as exc:
+            raise AgentError(Kind.INVALID, f"price: {exc}") from exc
+        return _offer_json(await agent.counter(ref, price, body.note))
+
+    @app.post("/v1/offers/{ref}/accept", dependencies=guarded)
+    async def accept(ref: str) -> dict[str, Any]:
+        return _agreement_json(await agent.accept(ref), raw=True)
+
+    @app.post("/v1/offers/{ref}/reject", dependencies=guarded)
+    async def reject(ref: str, body: PostReason | None = None) -> dict[str, Any]:
+        return _offer_json(await agent.reject(ref, (body or PostReason()).reason))
+
+    @app.get("/v1/agreements", dependencies=guarded)
+    async def agreements() -> list[dict[str, Any]]:
+        return [_agreement_json(a) for a in agent.store.agreements()]
+
+    @app.get("/v1/agreements/{agreement_id}", dependencies=guarded)
+    async def agreement(agreement_id: str) -> dict[str, Any]:
+        found = agent.store.agreement(agreement_id)
+        if found is None:
+            raise AgentError(Kind.NOT_FOUND, f"no agreement {agreement_id}")
+        return _agreement_json(found, raw=True)
+
+    @app.get("/v1/peers", dependencies=guarded)
+    async def peers(topic: str | None = None, count: int = 1, wait: float = 0.0
+                    ) -> dict[str, Any]:
+        """With `topic` and `wait`, hold the answer until `count` peers subscribe to it."""
+        if not 0 <= wait <= MAX_WAIT or not 0 <= count <= 1000:
+            raise AgentError(Kind.INVALID, f"wait is 0 to {MAX_WAIT:.0f} seconds, count 0 to 1000")
+        if topic is not None and wait and wait_for_topic is not None:
+            with trio.move_on_after(wait):
+                await wait_for_topic(topic, count)
+        current = status()
+        return {"peers": current.get("peers", []), "topics": current.get("topics", {})}
+
+    add_assistant_routes(app, agent, guarded, status)
+    add_data_routes(app, agent, guarded)
+    return app

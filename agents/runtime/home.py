@@ -1,0 +1,152 @@
+"""An agent's home directory: where its store, config, token and API address live.
+
+    $INTENTCAST_HOME, or --home, or ~/.intentcast
+      config.toml    network and API settings (written by `init`, edited by people)
+      store.sqlite   keys (sealed), intents, envelopes, agreements, audit log
+      api-token      the local API's bearer token, readable by the owner only
+      api.json       where the running daemon listens (written at start, removed at stop)
+
+A person's daemon and a vendor's responder each have their own home.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+DEFAULT_HOME = Path("~/.intentcast")
+PASSPHRASE_ENV = "INTENTCAST_PASSPHRASE"
+"""Where the CLI, and only the CLI, looks for the passphrase before asking for it."""
+_MULTIADDR = re.compile(r"^/\S{1,255}$")
+
+
+class HomeError(Exception):
+    """The home directory or its config cannot be used; the message says how to fix it."""
+
+
+def resolve(home: str | Path | None) -> Path:
+    """--home wins, then $INTENTCAST_HOME, then ~/.intentcast."""
+    chosen = home or os.environ.get("INTENTCAST_HOME") or DEFAULT_HOME
+    return Path(chosen).expanduser()
+
+
+@dataclass(frozen=True)
+class Config:
+    role: str = "person"
+    listen: str = "/ip4/127.0.0.1/tcp/0"
+    bootstrap: tuple[str, ...] = ()
+    mdns: bool = False
+    api_host: str = "127.0.0.1"
+    api_port: int = 0
+    catalog: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_toml(self) -> str:
+        lines = [
+            "# intentcast agent settings",
+            f'role = "{self.role}"',
+            "",
+            "[network]",
+            f'listen = "{self.listen}"',
+            "bootstrap = [" + ", ".join(f'"{a}"' for a in self.bootstrap) + "]",
+            f"mdns = {'true' if self.mdns else 'false'}",
+        ]
+        if self.role == "person":
+            lines += ["", "[api]", f'host = "{self.api_host}"', f"port = {self.api_port}"]
+        if self.catalog is not None:
+            lines += ["", "[vendor]", f'catalog = "{self.catalog}"']
+        return "\n".join(lines) + "\n"
+
+
+def load_config(home: Path) -> Config:
+    path = home / "config.toml"
+    try:
+        raw = tomllib.loads(path.read_text("utf-8"))
+    except FileNotFoundError as exc:
+        raise HomeError(f"{home} is not initialised: run `intentcast init` first") from exc
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise HomeError(f"{path}: {exc}") from exc
+    return parse_config(raw, where=str(path))
+
+
+def parse_config(raw: dict[str, Any], *, where: str) -> Config:
+    role = raw.get("role", "person")
+    if role not in ("person", "vendor", "assistant"):
+        raise HomeError(f"{where} role: 'person', 'vendor' or 'assistant'")
+    network = raw.get("network", {})
+    api = raw.get("api", {})
+    vendor = raw.get("vendor", {})
+    for name, table in (("network", network), ("api", api), ("vendor", vendor)):
+        if not isinstance(table, dict):
+            raise HomeError(f"{where} [{name}]: must be a table")
+    listen = network.get("listen", "/ip4/127.0.0.1/tcp/0")
+    if not isinstance(listen, str) or not _MULTIADDR.match(listen):
+        raise HomeError(f"{where} network.listen: a multiaddr like /ip4/127.0.0.1/tcp/4001")
+    bootstrap = network.get("bootstrap", [])
+    if not isinstance(bootstrap, list) or not all(
+        isinstance(a, str) and _MULTIADDR.match(a) and "/p2p/" in a for a in bootstrap
+    ):
+        raise HomeError(f"{where} network.bootstrap: multiaddrs ending in /p2p/<peer id>")
+    mdns = network.get("mdns", False)
+    if not isinstance(mdns, bool):
+        raise HomeError(f"{where} network.mdns: true or false")
+    host = api.get("host", "127.0.0.1")
+    if host not in ("127.0.0.1", "::1", "localhost"):
+        raise HomeError(f"{where} api.host: the local API listens on loopback only")
+    port = api.get("port", 0)
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+        raise HomeError(f"{where} api.port: 0 (any free port) to 65535")
+    catalog = vendor.get("catalog")
+    if catalog is not None and not isinstance(catalog, str):
+        raise HomeError(f"{where} vendor.catalog: a path to a catalog TOML file")
+    return Config(role=role, listen=listen, bootstrap=tuple(bootstrap), mdns=mdns,
+                  api_host=host, api_port=port, catalog=catalog)
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Write a file only its owner can read, atomically (no window where it is open)."""
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+
+
+def new_token(home: Path) -> str:
+    token = secrets.token_urlsafe(32)
+    write_private(home / "api-token", token.encode("ascii"))
+    return token
+
+
+def read_token(home: Path) -> str:
+    path = home / "api-token"
+    try:
+        mode = path.stat().st_mode & 0o777
+        if mode & 0o077:
+            raise HomeError(f"{path} is readable by others (mode {mode:o}); chmod 600 it")
+        return path.read_text("ascii").strip()
+    except FileNotFoundError as exc:
+        raise HomeError(f"{home} has no API token: is this an initialised home?") from exc
+
+
+def write_api_address(home: Path, host: str, port: int, pid: int) -> None:
+    write_private(home / "api.json", json.dumps({"host": host, "port": port, "pid": pid}).encode())
+
+
+def read_api_address(home: Path) -> tuple[str, int]:
+    try:
+        raw = json.loads((home / "api.json").read_text("utf-8"))
+        return str(raw["host"]), int(raw["port"])
+    except FileNotFoundError as exc:
+        raise HomeError(f"no daemon is running for {home}: start `intentcast daemon`") from exc
+    except (ValueError, KeyError, TypeError) as exc:
+        raise HomeError(f"{home}/api.json is damaged; restart the daemon") from exc

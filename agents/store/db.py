@@ -1,0 +1,446 @@
+"""Each agent's own SQLite file: what it signed, what it received, what it agreed.
+
+WAL mode with `synchronous=FULL`: once a transaction commits it survives a
+crash, which is what lets an agent say "accepted" only after the agreement is
+on disk. The schema is versioned with `PRAGMA user_version` and migrated
+forward on open. Secrets and personal attributes are sealed by the vault;
+envelopes are stored as the exact signed bytes, so anything in the store can
+be verified again later with nothing but the store.
+
+sqlite3 calls are synchronous; they are short local writes, made from trio
+code directly (the agents' handlers are not latency-critical at that scale).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from intentcast.agents.store import audit
+from intentcast.agents.store.vault import Vault, VaultError, VaultParams
+from intentcast.protocol.encoding import decode, encode
+
+MIGRATIONS: list[str] = [
+    # 1: the first schema
+    audit.SCHEMA + """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
+    CREATE TABLE secrets (name TEXT PRIMARY KEY, sealed BLOB NOT NULL);
+    CREATE TABLE attributes (name TEXT PRIMARY KEY, sealed BLOB NOT NULL, updated_at INTEGER);
+    CREATE TABLE envelopes (
+        digest BLOB PRIMARY KEY,
+        intent_id TEXT,
+        counterparty TEXT,
+        direction TEXT NOT NULL CHECK (direction IN ('in', 'out')),
+        type TEXT NOT NULL,
+        at INTEGER NOT NULL,
+        raw BLOB NOT NULL
+    );
+    CREATE INDEX envelopes_by_intent ON envelopes (intent_id, at);
+    CREATE TABLE agreements (
+        id TEXT PRIMARY KEY,
+        intent_id TEXT NOT NULL,
+        buyer TEXT NOT NULL,
+        vendor TEXT NOT NULL,
+        price_minor INTEGER NOT NULL,
+        currency TEXT NOT NULL,
+        raw BLOB NOT NULL,
+        created_at INTEGER NOT NULL
+    );
+    """,
+    # 2: intents, negotiations and vendor stock, for the networked agents
+    """
+    CREATE TABLE intents (
+        id TEXT PRIMARY KEY,
+        nonce BLOB NOT NULL,
+        category TEXT NOT NULL,
+        description TEXT NOT NULL,
+        state TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL,
+        raw BLOB NOT NULL
+    );
+    CREATE TABLE negotiations (
+        ref TEXT PRIMARY KEY,
+        intent_id TEXT NOT NULL,
+        counterparty TEXT NOT NULL,
+        state TEXT NOT NULL,
+        sku TEXT NOT NULL,
+        title TEXT NOT NULL,
+        price_minor INTEGER NOT NULL,
+        currency TEXT NOT NULL,
+        note TEXT NOT NULL DEFAULT '',
+        updated_at INTEGER NOT NULL
+    );
+    CREATE INDEX negotiations_by_intent ON negotiations (intent_id);
+    CREATE TABLE stock (sku TEXT PRIMARY KEY, remaining INTEGER NOT NULL CHECK (remaining >= 0));
+    """,
+    # 3: fourth parties: the person's grants to assistants and the short links issued
+    """
+    CREATE TABLE grants (
+        id TEXT PRIMARY KEY,
+        assistant TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL,
+        revoked_at INTEGER,
+        raw BLOB NOT NULL
+    );
+    CREATE TABLE links (
+        digest BLOB PRIMARY KEY,
+        grant_id TEXT NOT NULL,
+        intent_id TEXT NOT NULL,
+        expires_at INTEGER NOT NULL,
+        raw BLOB NOT NULL
+    );
+    CREATE INDEX links_by_grant ON links (grant_id, expires_at);
+    """,
+    # 4: consents: what the person disclosed (person side) or holds (vendor side)
+    """
+    CREATE TABLE consents (
+        id TEXT PRIMARY KEY,
+        agreement_id TEXT NOT NULL,
+        party TEXT NOT NULL,
+        fields TEXT NOT NULL,
+        purposes TEXT NOT NULL,
+        received_at INTEGER NOT NULL,
+        retain_until INTEGER NOT NULL,
+        state TEXT NOT NULL,
+        receipt BLOB NOT NULL,
+        disclosure BLOB,
+        data BLOB,
+        peer TEXT,
+        revoked_at INTEGER,
+        deletion BLOB
+    );
+    CREATE INDEX consents_by_state ON consents (state, retain_until);
+    """,
+    # 5: the person's portable cart
+    """
+    CREATE TABLE cart (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        category TEXT NOT NULL,
+        description TEXT NOT NULL,
+        max_price INTEGER,
+        currency TEXT NOT NULL,
+        quantity INTEGER NOT NULL,
+        added_at INTEGER NOT NULL
+    );
+    """,
+    # 6: loyalty credits: held by the person, or presented to the vendor that issued them
+    """
+    CREATE TABLE credits (
+        digest BLOB PRIMARY KEY,
+        vendor TEXT NOT NULL,
+        value INTEGER NOT NULL,
+        currency TEXT NOT NULL,
+        state TEXT NOT NULL,
+        ref TEXT,
+        at INTEGER NOT NULL,
+        raw BLOB NOT NULL
+    );
+    """,
+]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+class StoreError(Exception):
+    """The store cannot be opened or used as asked."""
+
+
+@dataclass(frozen=True)
+class StoredAgreement:
+    id: str
+    intent_id: str
+    buyer: str
+    vendor: str
+    price_minor: int
+    currency: str
+    raw: bytes
+    created_at: int
+
+
+@dataclass(frozen=True)
+class StoredIntent:
+    id: str
+    nonce: bytes
+    category: str
+    description: str
+    state: str
+    created_at: int
+    expires_at: int
+    raw: bytes
+
+
+@dataclass(frozen=True)
+class StoredNegotiation:
+    ref: str
+    intent_id: str
+    counterparty: str
+    state: str
+    sku: str
+    title: str
+    price_minor: int
+    currency: str
+    note: str
+    updated_at: int
+
+
+_INTENT_COLUMNS = "id, nonce, category, description, state, created_at, expires_at, raw"
+_NEGOTIATION_COLUMNS = (
+    "ref, intent_id, counterparty, state, sku, title, price_minor, currency, note, updated_at"
+)
+
+
+class Store:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=FULL")
+            self.db.execute("PRAGMA foreign_keys=ON")
+            self.db.execute("PRAGMA busy_timeout=5000")
+            # Deleted data is overwritten, not left in free pages: "deleted" means gone.
+            self.db.execute("PRAGMA secure_delete=ON")
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{path} is not a usable intentcast store: {exc}") from exc
+        self._vault: Vault | None = None
+
+    def close(self) -> None:
+        self.db.close()
+
+    def _migrate(self) -> None:
+        version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path} has schema {version}; this intentcast knows up to {SCHEMA_VERSION}"
+            )
+        for number in range(version, SCHEMA_VERSION):
+            with self.transaction():
+                for statement in _statements(MIGRATIONS[number]):
+                    self.db.execute(statement)
+                self.db.execute(f"PRAGMA user_version = {number + 1}")
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One atomic, durable unit of work: all of it commits or none of it does."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    # -- meta and secrets ---------------------------------------------------------------
+
+    def get_meta(self, key: str) -> Any:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return decode(row[0]) if row else None
+
+    def set_meta(self, key: str, value: Any) -> None:
+        self.db.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (key, encode(value)),
+        )
+
+    def init_vault(self, passphrase: str, **limits: int) -> None:
+        if self.get_meta("vault") is not None:
+            raise StoreError(f"{self.path} is already initialised")
+        vault, params = Vault.create(passphrase, **limits)
+        with self.transaction():
+            self.set_meta("vault", params.model_dump())
+        self._vault = vault
+
+    def unlock(self, passphrase: str) -> None:
+        raw = self.get_meta("vault")
+        if raw is None:
+            raise StoreError(f"{self.path} has no keys yet: run `intentcast init` first")
+        self._vault = Vault.unlock(passphrase, VaultParams.model_validate(raw))
+
+    @property
+    def vault(self) -> Vault:
+        if self._vault is None:
+            raise VaultError("the store is locked: unlock it with the passphrase first")
+        return self._vault
+
+    def put_secret(self, name: str, value: bytes) -> None:
+        sealed = self.vault.seal(value, context=f"secrets/{name}")
+        self.db.execute(
+            "INSERT INTO secrets (name, sealed) VALUES (?, ?) "
+            "ON CONFLICT(name) DO UPDATE SET sealed = excluded.sealed",
+            (name, sealed),
+        )
+
+    def get_secret(self, name: str) -> bytes | None:
+        row = self.db.execute("SELECT sealed FROM secrets WHERE name = ?", (name,)).fetchone()
+        return self.vault.open(row[0], context=f"secrets/{name}") if row else None
+
+    # -- personal attributes ----------------------------------------------------------
+
+    def set_attribute(self, name: str, value: str, *, now: int) -> None:
+        sealed = self.vault.seal(value.encode("utf-8"), context=f"attributes/{name}")
+        self.db.execute(
+            "INSERT INTO attributes (name, sealed, updated_at) VALUES (?, ?, ?) "
+            "ON CONFLICT(name) DO UPDATE SET sealed = excluded.sealed, "
+            "updated_at = excluded.updated_at",
+            (name, sealed, now),
+        )
+
+    def get_attribute(self, name: str) -> str | None:
+        row = self.db.execute("SELECT sealed FROM attributes WHERE name = ?", (name,)).fetchone()
+        if row is None:
+            return None
+        return self.vault.open(row[0], context=f"attributes/{name}").decode("utf-8")
+
+    def attribute_names(self) -> list[str]:
+        return [r[0] for r in self.db.execute("SELECT name FROM attributes ORDER BY name")]
+
+    # -- envelopes and agreements -------------------------------------------------------
+
+    def record_envelope(
+        self, raw: bytes, *, digest: bytes, type: str, direction: str, at: int,
+        intent_id: str | None = None, counterparty: str | None = None,
+    ) -> None:
+        self.db.execute(
+            "INSERT OR IGNORE INTO envelopes "
+            "(digest, intent_id, counterparty, direction, type, at, raw) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (digest, intent_id, counterparty, direction, type, at, raw),
+        )
+
+    def envelopes_for(self, intent_id: str) -> list[tuple[str, str, bytes]]:
+        """(direction, type, raw) of every envelope about one intent, oldest first."""
+        rows = self.db.execute(
+            "SELECT direction, type, raw FROM envelopes WHERE intent_id = ? ORDER BY at, rowid",
+            (intent_id,),
+        )
+        return [(d, t, bytes(r)) for d, t, r in rows]
+
+    # -- intents and negotiations ------------------------------------------------------
+
+    def save_intent(self, intent: StoredIntent, *, audit_data: dict[str, Any]) -> None:
+        """The intent and its audit entry, durable before it is published."""
+        with self.transaction() as db:
+            db.execute(
+                f"INSERT INTO intents ({_INTENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (intent.id, intent.nonce, intent.category, intent.description, intent.state,
+                 intent.created_at, intent.expires_at, intent.raw),
+            )
+            audit.append(db, at=intent.created_at, kind="intent_sent", data=audit_data)
+
+    def set_intent_state(self, intent_id: str, state: str) -> None:
+        self.db.execute("UPDATE intents SET state = ? WHERE id = ?", (state, intent_id))
+
+    def intents(self) -> list[StoredIntent]:
+        rows = self.db.execute(f"SELECT {_INTENT_COLUMNS} FROM intents ORDER BY created_at, id")
+        return [StoredIntent(*row) for row in rows]
+
+    def intent(self, intent_id: str) -> StoredIntent | None:
+        row = self.db.execute(
+            f"SELECT {_INTENT_COLUMNS} FROM intents WHERE id = ?", (intent_id,)
+        ).fetchone()
+        return StoredIntent(*row) if row else None
+
+    def save_negotiation(self, n: StoredNegotiation) -> None:
+        self.db.execute(
+            f"INSERT INTO negotiations ({_NEGOTIATION_COLUMNS}) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(ref) DO UPDATE SET "
+            "state = excluded.state, price_minor = excluded.price_minor, "
+            "note = excluded.note, updated_at = excluded.updated_at",
+            (n.ref, n.intent_id, n.counterparty, n.state, n.sku, n.title, n.price_minor,
+             n.currency, n.note, n.updated_at),
+        )
+
+    def negotiations(self, intent_id: str | None = None) -> list[StoredNegotiation]:
+        where, args = ("WHERE intent_id = ?", (intent_id,)) if intent_id else ("", ())
+        rows = self.db.execute(
+            f"SELECT {_NEGOTIATION_COLUMNS} FROM negotiations {where} ORDER BY updated_at, ref",
+            args,
+        )
+        return [StoredNegotiation(*row) for row in rows]
+
+    def negotiation(self, ref: str) -> StoredNegotiation | None:
+        row = self.db.execute(
+            f"SELECT {_NEGOTIATION_COLUMNS} FROM negotiations WHERE ref = ?", (ref,)
+        ).fetchone()
+        return StoredNegotiation(*row) if row else None
+
+    # -- vendor stock -------------------------------------------------------------------
+
+    def init_stock(self, sku: str, count: int) -> None:
+        """Set the starting stock of an item the store has not seen yet."""
+        self.db.execute(
+            "INSERT OR IGNORE INTO stock (sku, remaining) VALUES (?, ?)", (sku, count)
+        )
+
+    def reserve_stock(self, sku: str, quantity: int) -> bool:
+        """Set `quantity` aside for a deal being signed; False when there is not enough."""
+        taken = self.db.execute(
+            "UPDATE stock SET remaining = remaining - ? WHERE sku = ? AND remaining >= ?",
+            (quantity, sku, quantity),
+        ).rowcount
+        return taken == 1
+
+    def release_stock(self, sku: str, quantity: int) -> None:
+        """Give back a reservation whose deal was not made."""
+        self.db.execute(
+            "UPDATE stock SET remaining = remaining + ? WHERE sku = ?", (quantity, sku)
+        )
+
+    def stock(self, sku: str) -> int:
+        row = self.db.execute("SELECT remaining FROM stock WHERE sku = ?", (sku,)).fetchone()
+        return int(row[0]) if row else 0
+
+    # -- agreements ---------------------------------------------------------------------
+
+    def save_agreement(
+        self, agreement: StoredAgreement, *, audit_data: dict[str, Any],
+        take_stock: tuple[str, int] | None = None,
+    ) -> None:
+        """Durable, with its audit entry, before anyone is told the deal is made.
+
+        A vendor passes `take_stock=(sku, quantity)`: the stock goes down in the
+        same transaction, and the agreement fails if there is not enough.
+        """
+        with self.transaction() as db:
+            if take_stock is not None:
+                sku, quantity = take_stock
+                taken = db.execute(
+                    "UPDATE stock SET remaining = remaining - ? "
+                    "WHERE sku = ? AND remaining >= ?", (quantity, sku, quantity),
+                ).rowcount
+                if taken != 1:
+                    raise StoreError(f"not enough stock of {sku} left")
+            db.execute(
+                "INSERT INTO agreements "
+                "(id, intent_id, buyer, vendor, price_minor, currency, raw, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (agreement.id, agreement.intent_id, agreement.buyer, agreement.vendor,
+                 agreement.price_minor, agreement.currency, agreement.raw, agreement.created_at),
+            )
+            audit.append(db, at=agreement.created_at, kind="agreement_signed", data=audit_data)
+
+    def agreements(self) -> list[StoredAgreement]:
+        rows = self.db.execute(
+            "SELECT id, intent_id, buyer, vendor, price_minor, currency, raw, created_at "
+            "FROM agreements ORDER BY created_at, id"
+        )
+        return [StoredAgreement(*row) for row in rows]
+
+    def agreement(self, agreement_id: str) -> StoredAgreement | None:
+        row = self.db.execute(
+            "SELECT id, intent_id, buyer, vendor, price_minor, currency, raw, created_at "
+            "FROM agreements WHERE id = ?", (agreement_id,),
+        ).fetchone()
+        return StoredAgreement(*row) if row else None
+
+
+def _statements(script: str) -> list[str]:
+    # executescript() would commit our open transaction; run statements one by one.
+    return [s.strip() for s in script.split(";") if s.strip()]

@@ -1,0 +1,263 @@
+"""The vendor's responder: hears intents, answers the ones its catalog fits, negotiates.
+
+For each verified intent that matches an item in stock, the responder opens a
+negotiation stream to the intent's `reply_to`, sends a signed offer priced by
+its policy, answers counters through the policy, signs the agreement when the
+buyer accepts (stock is set aside first), and stores the countersigned
+agreement. A vanished buyer ends the negotiation at its deadline and the stock
+set aside is given back.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+import trio
+
+from intentcast.agents.conversation.channel import Channel
+from intentcast.agents.store import credits
+from intentcast.agents.store.db import Store, StoredAgreement, StoredNegotiation
+from intentcast.agents.vendor.catalog import Catalog, Item
+from intentcast.agents.vendor.policy import CounterWith, PricingPolicy, Situation
+from intentcast.protocol import cose, envelope
+from intentcast.protocol.delegation import Revocations
+from intentcast.protocol.envelope import Verified
+from intentcast.protocol.errors import IntentcastError, Reason
+from intentcast.protocol.identity import KeyPair
+from intentcast.protocol.messages import (
+    Accept,
+    Agreement,
+    Counter,
+    Intent,
+    Money,
+    Revocation,
+    digest,
+)
+from intentcast.protocol.negotiation import Negotiation, Role, State
+
+log = logging.getLogger("intentcast.vendor")
+
+MAX_CONCURRENT_NEGOTIATIONS = 64
+DELEGATION_REASONS = frozenset(r.value for r in (
+    Reason.DELEGATION_BROKEN_CHAIN, Reason.DELEGATION_WIDENED, Reason.DELEGATION_EXPIRED,
+    Reason.DELEGATION_NOT_YET_VALID, Reason.DELEGATION_REVOKED,
+    Reason.DELEGATION_UNKNOWN_CONSTRAINT, Reason.OUT_OF_SCOPE_CATEGORY, Reason.OVER_PRICE_CAP,
+    Reason.ACTION_NOT_DELEGATED, Reason.FIELD_NOT_DELEGATED,
+))
+CONNECT_TIMEOUT = 10.0
+
+
+class VendorNetwork(Protocol):
+    async def open_negotiation(self, peer_id: str, addrs: list[str]) -> Channel: ...
+
+
+class VendorAgent:
+    def __init__(
+        self, store: Store, key: KeyPair, catalog: Catalog, policy: PricingPolicy,
+        network: VendorNetwork, *, clock: Callable[[], float] = time.time,
+        on_refused: Callable[[dict[str, str]], None] = lambda _: None,
+    ) -> None:
+        self.store = store
+        self.open: dict[bytes, str] = {}
+        """Offer digest -> ref, for negotiations still open: where a credit may apply."""
+        self.revocations = Revocations()
+        """Delegation revocations heard on the network; checked on every assistant move."""
+        self.on_refused = on_refused
+        self.key = key
+        self.catalog = catalog
+        self.policy = policy
+        self.network = network
+        self.clock = clock
+        self.limiter = trio.CapacityLimiter(MAX_CONCURRENT_NEGOTIATIONS)
+        self.stats: dict[str, int] = {"intents": 0, "offers": 0, "agreements": 0, "skipped": 0}
+        for item in catalog.items:
+            store.init_stock(item.sku, item.stock)
+
+    def now(self) -> int:
+        return int(self.clock())
+
+    def offer_open(self, offer_digest: bytes) -> str | None:
+        return self.open.get(offer_digest)
+
+    def learn_revocation(self, verified: Verified) -> bool:
+        """Keep a revocation of a delegation heard on the network; True if it was one."""
+        message = verified.message
+        if not isinstance(message, Revocation) or message.target_type != "delegation":
+            return False
+        self.revocations.add(verified)
+        return True
+
+    def choose(self, intent: Intent) -> tuple[Item, int] | None:
+        """The item to offer and its opening price, or None when we have nothing to say."""
+        for item in self.catalog.matches(intent):
+            if self.store.stock(item.sku) < intent.constraints.quantity:
+                continue
+            price = self.policy.opening(item, intent)
+            if price is not None:
+                return item, price
+        return None
+
+    async def on_intent(self, verified: Verified) -> None:
+        """Answer one intent the node delivered (already verified by its topic validator)."""
+        intent = verified.message
+        if not isinstance(intent, Intent):
+            return
+        self.stats["intents"] += 1
+        self.store.record_envelope(verified.raw, digest=verified.digest, type="intent",
+                                   direction="in", at=self.now(), intent_id=intent.id,
+                                   counterparty=verified.signer)
+        choice = self.choose(intent)
+        if choice is None:
+            self.stats["skipped"] += 1
+            return
+        async with self.limiter:
+            try:
+                await self._negotiate(verified.raw, intent, *choice)
+            except Exception:  # one buyer's failure must not take the responder down
+                log.exception("negotiation about %s failed", intent.id)
+
+    async def _negotiate(self, intent_raw: bytes, intent: Intent, item: Item, price: int
+                         ) -> None:
+        now = self.now()
+        seller = Negotiation(Role.SELLER, self.key, intent_raw, now=now,
+                             max_rounds=self.catalog.max_rounds, revocations=self.revocations)
+        offer = seller.offer(
+            sku=item.sku, title=item.title, quantity=intent.constraints.quantity,
+            price=Money(amount=price, currency=self.catalog.currency),
+            terms=self.catalog.terms_for(item), now=now, ttl=self.catalog.offer_ttl,
+        )
+        ref = digest(offer)[:6].hex()
+        channel: Channel | None = None
+        with trio.move_on_after(CONNECT_TIMEOUT):
+            channel = await self.network.open_negotiation(
+                intent.reply_to.peer_id, list(intent.reply_to.addrs)
+            )
+        if channel is None:
+            log.info("could not reach the buyer of %s", intent.id)
+            return
+        reserved = False
+        self.open[digest(offer)] = ref
+        try:
+            await channel.send(offer)
+            self.stats["offers"] += 1
+            self._record(seller, offer, "out", "offer")
+            self._save(ref, seller, item)
+            reserved = await self._converse(ref, seller, item, channel)
+        finally:
+            self.open.pop(digest(offer), None)
+            self._settle_credit(ref, agreed=seller.state is State.AGREED)
+            if reserved and seller.state is not State.AGREED:
+                self.store.release_stock(item.sku, intent.constraints.quantity)
+            self._save(ref, seller, item)
+            await channel.close()
+
+    async def _converse(self, ref: str, seller: Negotiation, item: Item, channel: Channel
+                        ) -> bool:
+        """Run the negotiation to its end; True if stock was set aside for it."""
+        reserved = False
+        quantity = seller.intent.constraints.quantity
+        while seller.is_open:
+            data = None
+            with trio.move_on_after(max(1.0, seller.deadline - self.now())):
+                data = await channel.receive()
+            if data is None:
+                seller.expire(now=max(self.now(), seller.deadline))
+                break
+            try:
+                verified = seller.receive(data, now=self.now())
+            except IntentcastError as exc:
+                log.info("offer %s: refused a message: %s", ref, exc)
+                if exc.reason.value in DELEGATION_REASONS:
+                    # An assistant acted outside what the person signed: say so, and stop.
+                    self.on_refused({"ref": ref, "reason": exc.reason.value,
+                                     "message": exc.message})
+                    refusal = seller.withdraw(reason=f"{exc.reason.value}: {exc.message}"[:280],
+                                              now=self.now())
+                    self._record(seller, refusal, "out", "withdraw")
+                    await channel.send(refusal)
+                    break
+                continue
+            message = verified.message
+            self._record(seller, data, "in", message.type)
+            reply: bytes | None = None
+            if isinstance(message, Counter):
+                reply = self._answer_counter(seller, item, message)
+            elif isinstance(message, Accept):
+                if self.store.reserve_stock(item.sku, quantity):
+                    reserved = True
+                    reply = seller.sign_agreement(now=self.now())
+                else:
+                    reply = seller.reject(reason=f"{item.sku} sold out meanwhile", now=self.now())
+            elif isinstance(message, Agreement) and seller.state is State.AGREED:
+                self._keep_agreement(data, message)
+            if reply is not None:
+                self._record(seller, reply, "out", _kind(reply))
+                await channel.send(reply)
+            self._save(ref, seller, item)
+        return reserved
+
+    def _settle_credit(self, ref: str, *, agreed: bool) -> None:
+        credit = credits.by_ref(self.store, ref)
+        if credit is None or credit.state != "pending":
+            return
+        if agreed:
+            credits.set_state(self.store, credit.digest, "spent", ref=ref, now=self.now(),
+                              audit_kind="credit_spent")
+        else:  # no deal: the credit is the person's to present again
+            credits.forget(self.store, credit.digest)
+
+    def _answer_counter(self, seller: Negotiation, item: Item, counter: Counter) -> bytes:
+        assert seller.first_offer is not None
+        ours = [m for m in seller.transcript[1:] if _signed_by(m, self.key.did)]
+        last = envelope.parse_message(cose.parse(ours[-1]).payload)
+        our_last = getattr(last, "price", seller.first_offer.price).amount
+        ref = self.open.get(seller.offer_digest or b"")
+        credit = credits.by_ref(self.store, ref) if ref else None
+        if credit is not None and credit.state == "pending":
+            # We gave this credit: honour it before any policy, and meet the buyer there.
+            honoured = max(counter.price.amount, our_last - credit.value)
+            price = Money(amount=honoured, currency=self.catalog.currency)
+            return seller.counter(price=price, now=self.now(), note="loyalty credit honoured")
+        decision = self.policy.respond(Situation(
+            item=item, intent=seller.intent, round=counter.round, our_last=our_last,
+            their_price=counter.price.amount, max_rounds=seller.max_rounds,
+        ))
+        if isinstance(decision, CounterWith):
+            price = Money(amount=decision.price, currency=self.catalog.currency)
+            return seller.counter(price=price, now=self.now())
+        return seller.reject(reason=decision.reason[:280], now=self.now())
+
+    def _keep_agreement(self, raw: bytes, agreement: Agreement) -> None:
+        self.store.save_agreement(
+            StoredAgreement(agreement.id, agreement.intent_id, agreement.buyer, agreement.vendor,
+                            agreement.price.amount, agreement.price.currency, raw, self.now()),
+            audit_data={"agreement_id": agreement.id, "buyer": agreement.buyer,
+                        "sku": agreement.sku, "price": agreement.price.model_dump(),
+                        "terms_hash": agreement.terms_hash.hex()},
+        )
+        self.stats["agreements"] += 1
+
+    def _record(self, n: Negotiation, raw: bytes, direction: str, kind: str) -> None:
+        self.store.record_envelope(raw, digest=digest(raw), type=kind, direction=direction,
+                                   at=self.now(), intent_id=n.intent.id,
+                                   counterparty=n.intent_signer)
+
+    def _save(self, ref: str, n: Negotiation, item: Item) -> None:
+        table = n.accepted or n.on_table or n.first_offer
+        assert table is not None
+        self.store.save_negotiation(StoredNegotiation(
+            ref=ref, intent_id=n.intent.id, counterparty=n.intent_signer, state=n.state.value,
+            sku=item.sku, title=item.title, price_minor=table.price.amount,
+            currency=table.price.currency, note="", updated_at=self.now(),
+        ))
+
+
+def _kind(raw: bytes) -> str:
+    return envelope.parse_message(cose.parse(raw).payload).type
+
+
+def _signed_by(raw: bytes, did: str) -> bool:
+    return any(s.signer == did for s in cose.parse(raw).signatures)

@@ -1,0 +1,88 @@
+"""`intentcast vendor run`: a vendor's responder, its data side and its libp2p node.
+
+It answers every intent its catalog fits until SIGINT or SIGTERM; each
+negotiation, disclosure and deletion is a committed SQLite transaction before
+the buyer hears of it, so an interrupted responder leaves nothing half-written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import trio
+
+from intentcast.agents.net.network import NodeNetwork
+from intentcast.agents.net.node import DATA_PROTOCOL, Delivery, Node
+from intentcast.agents.runtime import home as homes
+from intentcast.agents.runtime.process import announce, until_signalled
+from intentcast.agents.runtime.setup import HOST_SEED, VENDOR_SEED, open_store, secret
+from intentcast.agents.store.db import Store
+from intentcast.agents.vendor.catalog import Catalog
+from intentcast.agents.vendor.catalog import load as load_catalog
+from intentcast.agents.vendor.data import VendorData
+from intentcast.agents.vendor.policy import PricingPolicy, load_policy
+from intentcast.agents.vendor.responder import VendorAgent
+from intentcast.protocol.identity import KeyPair
+
+
+def run_vendor(home: Path, passphrase: str, *, listen: str | None, bootstrap: list[str], mdns: bool,
+               catalog: Path | None, as_json: bool) -> int:
+    config = homes.load_config(home)
+    if config.role != "vendor":
+        raise homes.HomeError(f"{home} is a {config.role} home; use `intentcast daemon`")
+    path = catalog or (Path(config.catalog) if config.catalog else None)
+    if path is None:
+        raise homes.HomeError("no catalog: pass --catalog FILE or set vendor.catalog")
+    parsed = load_catalog(path)
+    policy = load_policy(parsed.policy, parsed)
+    store = open_store(home, passphrase)
+    try:
+        trio.run(_vendor_main, store, config, parsed, policy, listen, bootstrap, mdns)
+    finally:
+        store.close()
+    return 0
+
+
+async def _vendor_main(store: Store, config: homes.Config, catalog: Catalog, policy: PricingPolicy,
+                       listen: str | None, bootstrap: list[str], mdns: bool) -> None:
+    key = KeyPair(secret(store, VENDOR_SEED))
+    node = Node(secret(store, HOST_SEED), listen=listen or config.listen,
+                bootstrap=[*config.bootstrap, *bootstrap], enable_mdns=mdns or config.mdns)
+    async with node, trio.open_nursery() as nursery:
+        node.on_drop = lambda reason, topic: announce(
+            {"event": "dropped", "reason": reason, "topic": topic})
+        agent = VendorAgent(store, key, catalog, policy, NodeNetwork(node),
+                            on_refused=lambda event: announce({"event": "refused", **event}))
+        nursery.start_soon(_learn_revocations, await node.subscribe_revocations(), agent)
+        data = VendorData(store, key, on_event=announce,
+                          loyalty_percent=catalog.loyalty_percent, offer_open=agent.offer_open)
+        node.set_stream_handler(DATA_PROTOCOL, data.handle)
+        nursery.start_soon(data.purge_forever)
+        for topic in sorted(catalog.topics):
+            intents = await node.subscribe_intents(topic)
+            nursery.start_soon(_answer_all, intents, agent, nursery)
+        announce({"event": "ready", "role": "vendor", "did": key.did, "name": catalog.name,
+                   "peer_id": node.peer_id, "addrs": node.multiaddrs(),
+                   "topics": sorted(catalog.topics)})
+        await until_signalled()
+        nursery.cancel_scope.cancel()
+
+
+async def _answer_all(intents: AsyncIterator[Delivery], agent: VendorAgent,
+                      nursery: trio.Nursery) -> None:
+    async for delivery in intents:
+        verified = delivery.verified
+        announce({"event": "intent", "id": verified.message.id, "signer": verified.signer,
+                   "origin": delivery.origin})
+        nursery.start_soon(agent.on_intent, verified)
+
+
+async def _learn_revocations(revocations: AsyncIterator[Delivery], agent: VendorAgent) -> None:
+    async for delivery in revocations:
+        verified = delivery.verified
+        if agent.learn_revocation(verified):
+            announce({"event": "revocation", "digest": verified.digest.hex(),
+                       "signer": verified.signer})
+
+
