@@ -27,6 +27,7 @@ lint: $(STAMP)
 	mkdir -p $(TYPECHECK) && ln -sfn "$(CURDIR)" $(TYPECHECK)/intentcast
 	MYPYPATH=$(TYPECHECK) $(BIN)/mypy --strict -p intentcast.protocol -p intentcast.agents
 	MYPYPATH=$(TYPECHECK) $(BIN)/mypy --strict examples
+	$(BIN)/lint-imports --no-cache
 
 vectors: $(STAMP)
 	$(BIN)/python scripts/make_vectors.py

@@ -37,3 +37,12 @@ class AgentError(Exception):
         self.message = message
         self.reason = reason
         """The protocol's reason code when a protocol rule refused it, else empty."""
+
+
+def first_line(exc: Exception) -> str:
+    """One line for a person from a validation error (pydantic's first error) or any other."""
+    if hasattr(exc, "errors"):
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"])
+        return f"{where}: {err['msg']}" if where else str(err["msg"])
+    return str(exc).splitlines()[0]

@@ -21,11 +21,6 @@ TENT = IntentRequest(category="outdoor.camping.tents", description="Two-person b
 CATALOGS = ["trailhead.toml", "bargainblast.toml", "copper-kettle.toml"]
 
 
-@pytest.fixture
-def autojump():
-    return trio.testing.MockClock(autojump_threshold=0)
-
-
 async def _market(nursery, autojump, tmp_path, catalogs=CATALOGS):
     market = Market(nursery=nursery, clock=trio.lowlevel.current_clock())
     build(market, tmp_path, catalogs)

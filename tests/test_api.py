@@ -14,11 +14,6 @@ TOKEN = "secret-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
-@pytest.fixture
-def autojump():
-    return trio.testing.MockClock(autojump_threshold=0)
-
-
 def client(app) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://local")
 

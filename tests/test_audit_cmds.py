@@ -13,6 +13,8 @@ from intentcast.agents.store import audit
 from intentcast.agents.store.db import Store
 from intentcast.protocol.encoding import encode
 
+pytestmark = pytest.mark.e2e
+
 VENDOR = "did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK"
 
 

@@ -11,6 +11,8 @@ import pytest
 
 from intentcast.protocol import envelope
 
+pytestmark = pytest.mark.e2e
+
 CLI = [sys.executable, "-m", "intentcast.agents.cli"]
 
 

@@ -3,30 +3,14 @@
 from __future__ import annotations
 
 import pytest
-from test_negotiation import BUYER, FAIR, NOW, SELLER, STRANGER, TERMS
+from parties import BUYER, NOW, PAIRWISE, SELLER, STRANGER, VALUES, agreement
 
 from intentcast.protocol import consent
 from intentcast.protocol.envelope import open as open_envelope
 from intentcast.protocol.envelope import seal
 from intentcast.protocol.errors import ConsentError, LocalProtocolError, Reason
-from intentcast.protocol.identity import KeyPair
-from intentcast.protocol.messages import Agreement, ConsentReceipt, Money, terms_hash
+from intentcast.protocol.messages import Agreement, ConsentReceipt
 from intentcast.protocol.sealing import SealingError, open_fields, seal_fields
-
-PAIRWISE = KeyPair(b"\x55" * 32)  # the person's key for this vendor alone
-VALUES = {"email": "ada@example.org", "shipping_address": "Hauptstr. 1, 10115 Berlin",
-          "phone": "+49 30 1234567"}
-PRICE = Money(amount=18_500, currency="EUR")
-
-
-def agreement() -> Agreement:
-    return Agreement(
-        id="agreement-0001", issued_at=NOW, expires_at=NOW + 3600, intent_id="intent-0001",
-        intent_hash=bytes(32), offer_hash=bytes(32), accept_hash=bytes(32), buyer=BUYER.did,
-        vendor=SELLER.did, sku="T-1", title="Tent", quantity=1, price=PRICE,
-        customer_terms=TERMS, vendor_terms=FAIR,
-        terms_hash=terms_hash(sku="T-1", quantity=1, price=PRICE, customer=TERMS, vendor=FAIR),
-    )
 
 
 def opened(raw: bytes):

@@ -8,7 +8,7 @@ import time
 
 import httpx
 import pytest
-from e2e import TENT, Cluster, api
+from e2e import TENT, api
 
 from intentcast.agents.person.client import ApiError
 from intentcast.agents.store import audit
@@ -18,14 +18,9 @@ from intentcast.protocol.identity import KeyPair
 from intentcast.protocol.messages import Intent, ReplyTo, new_id
 from intentcast.protocol.terms import CustomerTerms
 
+pytestmark = pytest.mark.e2e
+
 OUTDOOR = "/intentcast/1/intents/outdoor"
-
-
-@pytest.fixture
-def cluster(tmp_path):
-    c = Cluster(tmp_path)
-    yield c
-    c.close()
 
 
 def _intent(category: str, description: str, peer_id: str) -> bytes:

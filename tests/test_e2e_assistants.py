@@ -6,25 +6,20 @@ import sqlite3
 import time
 
 import pytest
-from e2e import ROOT, TENT, Cluster
+from e2e import ROOT, TENT
 
 from intentcast.agents.person.client import ApiError
 from intentcast.protocol import cose, envelope
 from intentcast.protocol.delegation import verify_chain
 from intentcast.protocol.messages import Agreement
 
+pytestmark = pytest.mark.e2e
+
 OUTDOOR = "/intentcast/1/intents/outdoor"
 PEERS = ROOT / "tests" / "peers"
 BEST_PRICE = str(ROOT / "examples" / "assistants" / "best_price.py") + ":BestPrice"
 GRANT = {"categories": ["outdoor"], "max_price": "200.00", "currency": "EUR",
          "may_counter": True, "may_accept": True, "expires_in": 3600}
-
-
-@pytest.fixture
-def cluster(tmp_path):
-    c = Cluster(tmp_path)
-    yield c
-    c.close()
 
 
 def _envelopes(home, kind: str, direction: str = "in") -> list[bytes]:

@@ -7,7 +7,7 @@ import time
 from types import SimpleNamespace
 
 import pytest
-from e2e import PASSPHRASE, TENT, Cluster
+from e2e import PASSPHRASE, TENT
 
 from intentcast.agents.store.db import Store
 from intentcast.protocol import cose, envelope
@@ -15,15 +15,10 @@ from intentcast.protocol.identity import KeyPair
 from intentcast.protocol.messages import ConsentReceipt, Disclosure
 from intentcast.protocol.sealing import open_fields
 
+pytestmark = pytest.mark.e2e
+
 PROFILE = {"email": "ada@example.org", "shipping_address": "Hauptstr. 1, 10115 Berlin",
            "phone": "+49 30 1234567", "birthday": "1815-12-10"}
-
-
-@pytest.fixture
-def cluster(tmp_path):
-    c = Cluster(tmp_path)
-    yield c
-    c.close()
 
 
 def _deal(cluster, *person_args: str, others: tuple[str, ...] = ()):

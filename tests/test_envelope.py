@@ -13,7 +13,7 @@ from typing import Any
 
 import cbor2
 import pytest
-from test_negotiation import BUYER, NOW, PEER, SELLER, STRANGER, TERMS
+from parties import BUYER, NOW, PEER, SELLER, STRANGER, TERMS
 from vector_files import generator
 
 from intentcast.protocol import cose

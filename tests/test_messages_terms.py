@@ -12,8 +12,8 @@ from typing import Any
 
 import cbor2
 import pytest
+from parties import BUYER, NOW, PEER, SELLER
 from pydantic import BaseModel, ValidationError
-from test_negotiation import BUYER, NOW, PEER, SELLER
 from vector_files import load
 
 from intentcast.protocol.currencies import EXPONENTS, format_amount, parse_amount

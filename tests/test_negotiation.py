@@ -17,6 +17,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, event, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+from parties import BUYER, FAIR, NOW, PEER, SELLER, STRANGER, TERMS
 
 from intentcast.protocol import cose
 from intentcast.protocol.envelope import countersign as add_signature
@@ -49,20 +50,10 @@ from intentcast.protocol.messages import (
 from intentcast.protocol.negotiation import DEFAULT_TTL, Negotiation, Role, State
 from intentcast.protocol.terms import CustomerTerms, DataRequest, VendorTerms
 
-NOW = 1_800_000_000
 INTENT_TTL = 3600
-PEER = "12D3KooWDemoWa1kthroughNoNetworkXXXXXXXXXXXXXXXXXXXXX"
-BUYER = KeyPair(b"\x11" * 32)  # stands for the person's per-intent key
-SELLER = KeyPair(b"\x22" * 32)
-STRANGER = KeyPair(b"\x33" * 32)
 KEYS = {Role.BUYER: BUYER, Role.SELLER: SELLER}
 B, S = Role.BUYER, Role.SELLER
 
-TERMS = CustomerTerms(purposes=["delivery", "receipt"], retention_days=90)
-FAIR = VendorTerms(requests=[
-    DataRequest(field="email", purpose="receipt", retention_days=30),
-    DataRequest(field="shipping_address", purpose="delivery", retention_days=30),
-])
 GREEDY = VendorTerms(requests=[
     DataRequest(field="email", purpose="receipt", retention_days=30),
     DataRequest(field="email", purpose="marketing", retention_days=730, profiling=True),

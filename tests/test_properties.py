@@ -13,7 +13,7 @@ import cbor2
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_negotiation import NOW, PEER
+from parties import NOW, PEER
 from vector_files import generator
 
 from intentcast.protocol.encoding import MAX_DEPTH, decode, encode

@@ -10,8 +10,7 @@ import pytest
 import trio
 import trio.testing
 from agent_harness import make_store
-from test_consent import PAIRWISE, VALUES, agreement
-from test_negotiation import BUYER, NOW, SELLER
+from parties import BUYER, NOW, PAIRWISE, SELLER, VALUES, agreement
 
 from intentcast.agents.conversation.data_wire import Deleted, Disclose, Revoke, read_data_answer
 from intentcast.agents.store import consents
@@ -101,11 +100,6 @@ async def test_retention_ends_on_time_with_a_deletion_receipt(vendor, autojump):
         nursery.cancel_scope.cancel()
 
 
-@pytest.fixture
-def autojump():
-    return trio.testing.MockClock(autojump_threshold=0)
-
-
 def _credit(vendor_key):
     """A 10.00 EUR credit to the person's pseudonym with `vendor_key`'s owner."""
     from intentcast.protocol.loyalty import issue_credit
@@ -121,7 +115,7 @@ def _credit(vendor_key):
 ])
 def test_a_credit_is_honoured_only_by_its_issuer_and_from_its_holder(vendor, issuer, presenter,
                                                                      reason):
-    from test_negotiation import STRANGER
+    from parties import STRANGER
 
     from intentcast.agents.conversation.data_wire import Redeem
     from intentcast.protocol.errors import ConsentError

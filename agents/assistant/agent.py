@@ -1,9 +1,10 @@
 """An assistant's own agent: negotiates for a person under their grant, runs the SDK's handlers.
 
-It is the person's negotiating agent with three changes: it signs with the
+It runs the same buyer driver as the person's agent (agents/conversation/buyer.py)
+and is that driver's `BuyerSide` with three differences: it signs with the
 assistant's key and carries a fresh link from the person's daemon on every move
-(`_delegation`), it files a copy of everything it sends and receives with the
-person's daemon (`_sent`, `_received`), and it leaves every decision, even
+(`delegation`), it files a copy of everything it sends and receives with the
+person's daemon (`sent`, `received`), and it leaves every decision, even
 refusing an offer whose terms conflict, to the developer's handlers.
 """
 
@@ -17,6 +18,8 @@ from typing import Any, Protocol
 import trio
 
 from intentcast.agents.assistant import sdk
+from intentcast.agents.conversation.buyer import Buyer, Session
+from intentcast.agents.conversation.channel import Channel
 from intentcast.agents.conversation.control import (
     ControlError,
     Error,
@@ -27,7 +30,6 @@ from intentcast.agents.conversation.control import (
     Welcome,
 )
 from intentcast.agents.errors import AgentError, Kind
-from intentcast.agents.person.agent import Network, PersonAgent, Session
 from intentcast.agents.store import audit
 from intentcast.agents.store.db import Store, StoredIntent
 from intentcast.protocol import envelope
@@ -49,13 +51,24 @@ class DeskLink(Protocol):
     async def record(self, raw: bytes) -> None: ...
 
 
-class AssistantAgent(PersonAgent):
-    def __init__(self, store: Store, key: KeyPair, network: Network, desk: DeskLink,
+class AssistantNetwork(Protocol):
+    async def publish_intent(self, data: bytes) -> None: ...
+    async def connect(self, addr: str) -> bool: ...
+
+
+class AssistantAgent:
+    def __init__(self, store: Store, key: KeyPair, network: AssistantNetwork, desk: DeskLink,
                  assistant: sdk.Assistant, scope: Scope, *,
                  clock: Callable[[], float] = time.time, step_timeout: float = 30.0,
                  on_event: Callable[[dict[str, Any]], None] = lambda _: None) -> None:
         # The person's master key is not ours to hold: this agent only ever negotiates.
-        super().__init__(store, None, network, clock=clock, step_timeout=step_timeout)
+        self.store = store
+        self.network = network
+        self.clock = clock
+        self.buyer = Buyer(store, self, clock=clock, step_timeout=step_timeout)
+        self.refuses_conflicts = False
+        """Conflicting offers are the handlers' call here (Offer.conflicts says where)."""
+        self.sessions = self.buyer.sessions
         self.key = key
         self.desk_link = desk
         self.assistant = assistant
@@ -67,12 +80,19 @@ class AssistantAgent(PersonAgent):
         """Offers whose counter() is waiting: their vendor's answer is its return value."""
         assistant._agent = self
 
-    # -- PersonAgent's hooks --------------------------------------------------------------
+    def now(self) -> int:
+        return int(self.clock())
 
-    def _buyer_key(self, stored: StoredIntent) -> KeyPair:
+    async def handle_channel(self, channel: Channel) -> None:
+        """Serve one vendor's negotiation stream until the negotiation ends."""
+        await self.buyer.handle_channel(channel)
+
+    # -- the assistant as the buyer's side ------------------------------------------------
+
+    def buyer_key(self, stored: StoredIntent) -> KeyPair:
         return self.key
 
-    async def _delegation(self, n: Negotiation) -> list[bytes] | None:
+    async def delegation(self, n: Negotiation) -> list[bytes] | None:
         if self.revoked:
             raise AgentError(Kind.FORBIDDEN, "the person revoked this assistant's grant",
                              reason="delegation_revoked")
@@ -82,13 +102,13 @@ class AssistantAgent(PersonAgent):
             raise AgentError(Kind.UNAVAILABLE,
                              f"no fresh link from the person's agent: {exc}") from exc
 
-    async def _refuse_conflicts(self, session: Session) -> None:
-        """Conflicting offers are the handlers' call here (Offer.conflicts says where)."""
-
-    async def _sent(self, session: Session, raw: bytes) -> None:
+    async def sent(self, session: Session, raw: bytes) -> None:
         await self._file(raw)
 
-    async def _received(self, session: Session, verified: Verified) -> None:
+    async def agreed(self, session: Session, raw: bytes) -> None:
+        pass  # the person's daemon files it (record) and decides about disclosure
+
+    async def received(self, session: Session, verified: Verified) -> None:
         await self._file(verified.raw)
         n = session.negotiation
         if n.state is not State.BUYER_TURN:
@@ -104,9 +124,7 @@ class AssistantAgent(PersonAgent):
     async def on_desk(self, event: Any) -> None:
         if isinstance(event, Welcome):
             for addr in event.peers:  # the market the person's daemon sees, to publish into
-                connect = getattr(self.network, "connect", None)
-                if connect is not None:
-                    await connect(addr)
+                await self.network.connect(addr)
             for assigned in event.intents:
                 await self._take(assigned.intent)
         elif isinstance(event, IntentEvent):
@@ -169,17 +187,17 @@ class AssistantAgent(PersonAgent):
     async def sdk_counter(self, offer: sdk.Offer, price: int, note: str | None) -> sdk.Offer:
         self._countering.add(offer.ref)
         try:
-            await self._guard(lambda: self.counter(offer.ref, price, note))
+            await self._guard(lambda: self.buyer.counter(offer.ref, price, note))
         finally:
             self._countering.discard(offer.ref)
         return self._offer(self.sessions[offer.ref]) if offer.ref in self.sessions else offer
 
     async def sdk_accept(self, offer: sdk.Offer) -> sdk.Agreement:
-        stored = await self._guard(lambda: self.accept(offer.ref))
+        stored = await self._guard(lambda: self.buyer.accept(offer.ref))
         return sdk.Agreement(stored.id, stored.vendor, offer.price, self.key.did)
 
     async def sdk_reject(self, offer: sdk.Offer, reason: str) -> None:
-        await self._guard(lambda: self.reject(offer.ref, reason[:280]))
+        await self._guard(lambda: self.buyer.reject(offer.ref, reason[:280]))
 
     async def _guard(self, action: Callable[[], Any]) -> Any:
         try:

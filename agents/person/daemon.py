@@ -18,9 +18,10 @@ import trio
 from hypercorn.config import Config as HypercornConfig
 from hypercorn.trio import serve
 
+from intentcast.agents.conversation.buyer import STEP_TIMEOUT
 from intentcast.agents.net.network import NodeNetwork
 from intentcast.agents.net.node import ASSISTANT_PROTOCOL, Node
-from intentcast.agents.person.agent import STEP_TIMEOUT, PersonAgent
+from intentcast.agents.person.agent import PersonAgent
 from intentcast.agents.person.api.app import create_app
 from intentcast.agents.person.data import PersonData
 from intentcast.agents.person.desk import Desk

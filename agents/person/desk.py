@@ -34,9 +34,10 @@ from intentcast.agents.conversation.control import (
     pack,
     read_request,
 )
+from intentcast.agents.conversation.records import keep_agreement
 from intentcast.agents.errors import AgentError, Kind
 from intentcast.agents.store import audit, grants
-from intentcast.agents.store.db import Store, StoredAgreement, StoredIntent
+from intentcast.agents.store.db import Store, StoredIntent
 from intentcast.protocol import cose, envelope
 from intentcast.protocol.delegation import category_within
 from intentcast.protocol.errors import IntentcastError
@@ -248,12 +249,8 @@ class Desk:
             raise AgentError(Kind.INVALID, "that agreement is not for this intent's key")
         if self.store.agreement(agreement.id) is not None:
             return
-        self.store.save_agreement(
-            StoredAgreement(agreement.id, agreement.intent_id, agreement.buyer, agreement.vendor,
-                            agreement.price.amount, agreement.price.currency, raw, self.now()),
-            audit_data={**data, "agreement_id": agreement.id, "vendor": agreement.vendor,
-                        "accepted_by": agreement.agent, "terms_hash": agreement.terms_hash.hex()},
-        )
+        keep_agreement(self.store, raw, agreement, at=self.now(), audit_data={
+            **data, "vendor": agreement.vendor, "accepted_by": agreement.agent})
         self.store.set_intent_state(stored.id, "agreed")
 
     async def _push(self, connection: Connection, frame: bytes) -> None:

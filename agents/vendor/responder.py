@@ -18,8 +18,9 @@ from typing import Protocol
 import trio
 
 from intentcast.agents.conversation.channel import Channel
+from intentcast.agents.conversation.records import keep_agreement
 from intentcast.agents.store import credits
-from intentcast.agents.store.db import Store, StoredAgreement, StoredNegotiation
+from intentcast.agents.store.db import Store, StoredNegotiation
 from intentcast.agents.vendor.catalog import Catalog, Item
 from intentcast.agents.vendor.policy import CounterWith, PricingPolicy, Situation
 from intentcast.protocol import cose, envelope
@@ -231,13 +232,9 @@ class VendorAgent:
         return seller.reject(reason=decision.reason[:280], now=self.now())
 
     def _keep_agreement(self, raw: bytes, agreement: Agreement) -> None:
-        self.store.save_agreement(
-            StoredAgreement(agreement.id, agreement.intent_id, agreement.buyer, agreement.vendor,
-                            agreement.price.amount, agreement.price.currency, raw, self.now()),
-            audit_data={"agreement_id": agreement.id, "buyer": agreement.buyer,
-                        "sku": agreement.sku, "price": agreement.price.model_dump(),
-                        "terms_hash": agreement.terms_hash.hex()},
-        )
+        keep_agreement(self.store, raw, agreement, at=self.now(), audit_data={
+            "buyer": agreement.buyer, "sku": agreement.sku,
+            "price": agreement.price.model_dump()})
         self.stats["agreements"] += 1
 
     def _record(self, n: Negotiation, raw: bytes, direction: str, kind: str) -> None:

@@ -1,0 +1,310 @@
+"""The buyer's side of negotiations, written once: the person's agent and an assistant's use it.
+
+Each vendor that answers an intent opens one negotiation stream; a `Session`
+holds that stream and the buyer's state machine for as long as the negotiation
+is open. `Buyer` runs the receive/expire/refuse loop, makes the moves the
+person (or an assistant) asks for, countersigns and keeps the agreement, and
+writes everything that binds the buyer to the store before the vendor is told.
+What differs between the person and an assistant (which key signs, which chain
+a move carries, who is told of each envelope, what follows an agreement) is
+the `BuyerSide` it is given: composition, not subclassing.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import trio
+
+from intentcast.agents.conversation.channel import Channel
+from intentcast.agents.conversation.records import keep_agreement
+from intentcast.agents.errors import AgentError, Kind, first_line
+from intentcast.agents.store import audit
+from intentcast.agents.store.db import Store, StoredAgreement, StoredIntent, StoredNegotiation
+from intentcast.protocol import cose, envelope
+from intentcast.protocol.envelope import Verified
+from intentcast.protocol.errors import IntentcastError, LocalProtocolError
+from intentcast.protocol.identity import KeyPair
+from intentcast.protocol.messages import Agreement, Money, Offer, digest
+from intentcast.protocol.negotiation import Negotiation, Role, State
+from intentcast.protocol.terms import check
+
+log = logging.getLogger("intentcast.buyer")
+
+STEP_TIMEOUT = 30.0
+"""Seconds to wait for a vendor's machine answer (a counter, an agreement)."""
+
+
+@dataclass
+class Session:
+    ref: str
+    negotiation: Negotiation
+    channel: Channel
+    changed: trio.Event = field(default_factory=trio.Event)
+    failure: str = ""
+    first: Verified | None = None
+    """The offer that opened the negotiation, verified."""
+
+    def notify(self) -> None:
+        self.changed.set()
+        self.changed = trio.Event()
+
+
+class BuyerSide(Protocol):
+    """What the person's agent and an assistant's agent each decide for their `Buyer`."""
+
+    refuses_conflicts: bool
+    """Refuse at once an offer whose data terms break the person's (the person does;
+    an assistant leaves it to its handlers)."""
+
+    def buyer_key(self, stored: StoredIntent) -> KeyPair:
+        """The key that negotiates for this intent."""
+
+    async def delegation(self, n: Negotiation) -> list[bytes] | None:
+        """The chain a move carries (None when the intent's own key acts)."""
+
+    async def sent(self, session: Session, raw: bytes) -> None:
+        """Called after each envelope we sent on a negotiation."""
+
+    async def received(self, session: Session, verified: Verified) -> None:
+        """Called after each counterparty envelope the negotiation accepted."""
+
+    async def agreed(self, session: Session, raw: bytes) -> None:
+        """Called once the countersigned agreement is stored and sent."""
+
+
+class Buyer:
+    def __init__(self, store: Store, side: BuyerSide, *,
+                 clock: Callable[[], float] = time.time,
+                 step_timeout: float = STEP_TIMEOUT) -> None:
+        self.store = store
+        self.side = side
+        self.clock = clock
+        self.step_timeout = step_timeout
+        self.sessions: dict[str, Session] = {}
+        self.offers_changed = trio.Event()
+        """Set (and replaced) whenever a new offer opens a negotiation."""
+
+    def now(self) -> int:
+        return int(self.clock())
+
+    def session(self, ref: str) -> Session:
+        session = self.sessions.get(ref)
+        if session is None:
+            stored = self.store.negotiation(ref)
+            if stored is None:
+                raise AgentError(Kind.NOT_FOUND, f"no offer {ref}")
+            why = f" ({stored.note})" if stored.note else ""
+            raise AgentError(Kind.CONFLICT,
+                             f"offer {ref} is {stored.state}{why}; nothing more can be done")
+        if not session.negotiation.is_open:
+            raise AgentError(Kind.CONFLICT, f"offer {ref} is {session.negotiation.state.value}")
+        return session
+
+    async def counter(self, ref: str, price: int, note: str | None = None) -> StoredNegotiation:
+        session = self.session(ref)
+        n = session.negotiation
+        if n.state is not State.BUYER_TURN:
+            raise AgentError(Kind.CONFLICT,
+                             f"offer {ref} is waiting for the vendor ({n.state.value})")
+        currency = n.on_table.price.currency if n.on_table else "EUR"
+        chain = await self.side.delegation(n)
+        raw = self._act(lambda: n.counter(price=Money(amount=price, currency=currency),
+                                          now=self.now(), note=note, delegation=chain))
+        await self.send(session, raw)
+        await self._await_change(session, lambda: n.state is not State.SELLER_TURN)
+        return self._stored(ref)
+
+    async def accept(self, ref: str) -> StoredAgreement:
+        session = self.session(ref)
+        n = session.negotiation
+        chain = await self.side.delegation(n)
+        raw = self._act(lambda: n.accept(now=self.now(), delegation=chain))
+        with self.store.transaction() as db:
+            audit.append(db, at=self.now(), kind="offer_accepted", data={
+                "ref": ref, "intent_id": n.intent.id, "vendor": n.counterparty or "",
+                "price": n.on_table.price.model_dump() if n.on_table else {},
+            })
+        await self.send(session, raw)
+        await self._await_change(session, lambda: not n.is_open)
+        if n.state is not State.AGREED:
+            raise AgentError(Kind.PEER_FAILED,
+                             f"the vendor did not sign: {session.failure or n.state.value}")
+        agreement = next(a for a in self.store.agreements() if a.intent_id == n.intent.id
+                         and a.vendor == n.counterparty)
+        return agreement
+
+    async def reject(self, ref: str, reason: str) -> StoredNegotiation:
+        session = self.session(ref)
+        chain = await self.side.delegation(session.negotiation)
+        raw = self._act(lambda: session.negotiation.reject(reason=reason, now=self.now(),
+                                                           delegation=chain))
+        await self.send(session, raw)
+        return self._stored(ref)
+
+    def _act(self, step: Callable[[], bytes]) -> bytes:
+        try:
+            return step()
+        except LocalProtocolError as exc:
+            raise AgentError(Kind.CONFLICT, exc.message, reason=exc.reason.value) from exc
+        except ValueError as exc:
+            raise AgentError(Kind.INVALID, first_line(exc), reason="bad_schema") from exc
+
+    async def _await_change(self, session: Session, done: Callable[[], bool]) -> None:
+        with trio.move_on_after(self.step_timeout):
+            while not done():
+                await session.changed.wait()
+        if not done():
+            session.failure = "the vendor did not answer in time"
+
+    # -- the negotiation stream -----------------------------------------------------------
+
+    async def handle_channel(self, channel: Channel) -> None:
+        """Serve one vendor's negotiation stream until the negotiation ends."""
+        try:
+            await self._serve(channel)
+        finally:
+            await channel.close()
+
+    async def _serve(self, channel: Channel) -> None:
+        first = None
+        with trio.move_on_after(self.step_timeout):
+            first = await channel.receive()
+        if first is None:
+            return
+        session = self._open_session(first, channel)
+        if session is None:
+            return
+        self.sessions[session.ref] = session
+        try:
+            if self.side.refuses_conflicts:
+                await self._refuse_conflicts(session)
+            if session.first is not None:
+                await self.side.received(session, session.first)
+            n = session.negotiation
+            while n.is_open:
+                data = None
+                with trio.move_on_after(max(1.0, n.deadline - self.now())) as waiting:
+                    data = await channel.receive()
+                if data is None:
+                    session.failure = (
+                        "the negotiation timed out" if waiting.cancelled_caught
+                        else "the vendor closed the stream"
+                    )
+                    n.expire(now=max(self.now(), n.deadline))
+                    break
+                try:
+                    verified = n.receive(data, now=self.now())
+                except IntentcastError as exc:
+                    log.info("offer %s: refused a message: %s", session.ref, exc)
+                    continue
+                self._record(n, data, "in", verified.message.type)
+                if n.state is State.SELLER_SIGNED:
+                    await self._countersign(session)
+                self._save(session)
+                await self.side.received(session, verified)
+        finally:
+            self.sessions.pop(session.ref, None)
+            still_open = session.negotiation.is_open
+            self._save(session, state="withdrawn" if still_open else None,
+                       note=session.failure or None)
+
+    def _open_session(self, first: bytes, channel: Channel) -> Session | None:
+        now = self.now()
+        try:
+            verified = envelope.open(first, now=now)
+        except IntentcastError as exc:
+            log.info("dropped a first frame from %s: %s", channel.remote_peer_id, exc)
+            return None
+        offer = verified.message
+        if not isinstance(offer, Offer):
+            return None
+        stored = self.store.intent(offer.intent_id)
+        if stored is None or stored.state != "open" or now >= stored.expires_at:
+            return None
+        n = Negotiation(Role.BUYER, self.side.buyer_key(stored), stored.raw, now=now)
+        try:
+            first_verified = n.receive(first, now=now)
+        except IntentcastError as exc:
+            log.info("refused an offer for %s: %s", offer.intent_id, exc)
+            return None
+        session = Session(ref=digest(first)[:6].hex(), negotiation=n, channel=channel,
+                          first=first_verified)
+        self._record(n, first, "in", "offer")
+        self._save(session)
+        self.offers_changed.set()
+        self.offers_changed = trio.Event()
+        return session
+
+    async def _refuse_conflicts(self, session: Session) -> None:
+        n = session.negotiation
+        assert n.first_offer is not None
+        conflicts = check(n.intent.terms, n.first_offer.terms)
+        if conflicts:
+            detail = "; ".join(f"{c.clause}: {c.detail}" for c in conflicts)
+            await self.send(session, n.reject(reason=detail[:280], now=self.now()))
+            self._save(session, note=detail)
+
+    async def _countersign(self, session: Session) -> None:
+        n = session.negotiation
+        raw = n.countersign(now=self.now())
+        verified = envelope.open(raw, now=self.now())
+        agreement = verified.message
+        assert isinstance(agreement, Agreement)
+        keep_agreement(self.store, raw, agreement, at=self.now(), audit_data={
+            "vendor": agreement.vendor, "sku": agreement.sku,
+            "price": agreement.price.model_dump()})
+        self.store.set_intent_state(agreement.intent_id, "agreed")
+        self._record(n, raw, "out", "agreement")
+        await self.send(session, raw, record=False)
+        await self.side.agreed(session, raw)
+
+    async def send(self, session: Session, raw: bytes, *, record: bool = True) -> None:
+        """Record, save and send one of our envelopes on a negotiation."""
+        if record:
+            kind = envelope.parse_message(_payload(raw)).type
+            self._record(session.negotiation, raw, "out", kind)
+        self._save(session)
+        try:
+            await session.channel.send(raw)
+        except Exception as exc:  # a vanished peer: the negotiation cannot go on
+            session.failure = f"the vendor is unreachable ({type(exc).__name__})"
+            log.info("offer %s: send failed: %s", session.ref, exc)
+        else:
+            await self.side.sent(session, raw)
+        session.notify()
+
+    def _record(self, n: Negotiation, raw: bytes, direction: str, kind: str) -> None:
+        self.store.record_envelope(raw, digest=digest(raw), type=kind, direction=direction,
+                                   at=self.now(), intent_id=n.intent.id,
+                                   counterparty=n.counterparty)
+
+    def _save(self, session: Session, *, state: str | None = None, note: str | None = None
+              ) -> None:
+        n = session.negotiation
+        table = n.on_table or n.first_offer
+        assert n.first_offer is not None
+        assert table is not None
+        previous = self.store.negotiation(session.ref)
+        self.store.save_negotiation(StoredNegotiation(
+            ref=session.ref, intent_id=n.intent.id, counterparty=n.counterparty or "",
+            state=state or n.state.value, sku=n.first_offer.sku, title=n.first_offer.title,
+            price_minor=(n.accepted.price if n.accepted else table.price).amount,
+            currency=table.price.currency,
+            note=note if note is not None else (previous.note if previous else ""),
+            updated_at=self.now(),
+        ))
+        session.notify()
+
+    def _stored(self, ref: str) -> StoredNegotiation:
+        stored = self.store.negotiation(ref)
+        assert stored is not None
+        return stored
+
+
+def _payload(raw: bytes) -> bytes:
+    return cose.parse(raw).payload
