@@ -29,6 +29,7 @@ from intentcast.agents.conversation.control import (
     Revoked,
     Welcome,
 )
+from intentcast.agents.conversation.driver import unix_clock
 from intentcast.agents.errors import AgentError, Kind
 from intentcast.agents.store import audit
 from intentcast.agents.store.db import Store, StoredIntent
@@ -65,6 +66,7 @@ class AssistantAgent:
         self.store = store
         self.network = network
         self.clock = clock
+        self.now = unix_clock(clock)
         self.buyer = Buyer(store, self, clock=clock, step_timeout=step_timeout)
         self.refuses_conflicts = False
         """Conflicting offers are the handlers' call here (Offer.conflicts says where)."""
@@ -79,9 +81,6 @@ class AssistantAgent:
         self._countering: set[str] = set()
         """Offers whose counter() is waiting: their vendor's answer is its return value."""
         assistant._agent = self
-
-    def now(self) -> int:
-        return int(self.clock())
 
     async def handle_channel(self, channel: Channel) -> None:
         """Serve one vendor's negotiation stream until the negotiation ends."""

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, overload
 
 from intentcast.protocol.currencies import format_amount
 from intentcast.protocol.messages import Money, Scope
@@ -128,6 +128,10 @@ class Runtime(Protocol):
 
 
 Handler = Callable[[Any], Awaitable[None]]
+IntentHandler = Callable[[IntentInfo], Awaitable[None]]
+"""A handler of "intent" and "expiring": it gets the intent."""
+OfferHandler = Callable[[Offer], Awaitable[None]]
+"""A handler of "offer" and "counter": it gets the offer as it stands."""
 
 
 class Assistant:
@@ -155,8 +159,16 @@ class Assistant:
     async def on_expiring(self, intent: IntentInfo) -> None:
         """One of the intents expires within two minutes."""
 
+    @overload
+    def on(self, event: Literal["intent", "expiring"]
+           ) -> Callable[[IntentHandler], IntentHandler]: ...
+
+    @overload
+    def on(self, event: Literal["offer", "counter"]) -> Callable[[OfferHandler], OfferHandler]: ...
+
     def on(self, event: Event) -> Callable[[Handler], Handler]:
-        """`@assistant.on("offer")` registers a function instead of overriding a method."""
+        """`@assistant.on("offer")` registers a function instead of overriding a method;
+        mypy checks that it takes what the event hands it (an Offer, or an IntentInfo)."""
         if event not in EVENTS:
             raise ValueError(f"unknown event {event!r}; one of {', '.join(EVENTS)}")
 

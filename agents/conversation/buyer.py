@@ -21,6 +21,7 @@ from typing import Protocol
 import trio
 
 from intentcast.agents.conversation.channel import Channel
+from intentcast.agents.conversation.driver import Conversation, first_frame, unix_clock
 from intentcast.agents.conversation.records import keep_agreement
 from intentcast.agents.errors import AgentError, Kind, first_line
 from intentcast.agents.store import audit
@@ -83,14 +84,11 @@ class Buyer:
                  step_timeout: float = STEP_TIMEOUT) -> None:
         self.store = store
         self.side = side
-        self.clock = clock
+        self.now = unix_clock(clock)
         self.step_timeout = step_timeout
         self.sessions: dict[str, Session] = {}
         self.offers_changed = trio.Event()
         """Set (and replaced) whenever a new offer opens a negotiation."""
-
-    def now(self) -> int:
-        return int(self.clock())
 
     def session(self, ref: str) -> Session:
         session = self.sessions.get(ref)
@@ -171,9 +169,7 @@ class Buyer:
             await channel.close()
 
     async def _serve(self, channel: Channel) -> None:
-        first = None
-        with trio.move_on_after(self.step_timeout):
-            first = await channel.receive()
+        first = await first_frame(channel, self.step_timeout)
         if first is None:
             return
         session = self._open_session(first, channel)
@@ -186,27 +182,23 @@ class Buyer:
             if session.first is not None:
                 await self.side.received(session, session.first)
             n = session.negotiation
-            while n.is_open:
-                data = None
-                with trio.move_on_after(max(1.0, n.deadline - self.now())) as waiting:
-                    data = await channel.receive()
-                if data is None:
-                    session.failure = (
-                        "the negotiation timed out" if waiting.cancelled_caught
-                        else "the vendor closed the stream"
-                    )
-                    n.expire(now=max(self.now(), n.deadline))
-                    break
-                try:
-                    verified = n.receive(data, now=self.now())
-                except IntentcastError as exc:
-                    log.info("offer %s: refused a message: %s", session.ref, exc)
-                    continue
+
+            async def refused(exc: IntentcastError) -> bool:
+                log.info("offer %s: refused a message: %s", session.ref, exc)
+                return False  # a vendor's bad frame is dropped; the negotiation goes on
+
+            talk = Conversation(channel, n, self.now, on_refused=refused)
+            while (move := await talk.next_move()) is not None:
+                data, verified = move
                 self._record(n, data, "in", verified.message.type)
                 if n.state is State.SELLER_SIGNED:
                     await self._countersign(session)
                 self._save(session)
                 await self.side.received(session, verified)
+            if talk.timed_out:
+                session.failure = "the negotiation timed out"
+            elif talk.peer_closed:
+                session.failure = "the vendor closed the stream"
         finally:
             self.sessions.pop(session.ref, None)
             still_open = session.negotiation.is_open

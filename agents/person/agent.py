@@ -22,6 +22,7 @@ from typing import Protocol
 
 from intentcast.agents.conversation.buyer import STEP_TIMEOUT, Buyer, Session
 from intentcast.agents.conversation.channel import Channel
+from intentcast.agents.conversation.driver import unix_clock
 from intentcast.agents.errors import AgentError, Kind, first_line
 from intentcast.agents.person.data import PersonData
 from intentcast.agents.person.desk import Desk
@@ -64,12 +65,10 @@ class PersonAgent:
         self.master = master
         self.network = network
         self.clock = clock
+        self.now = unix_clock(clock)
         self.buyer = Buyer(store, self, clock=clock, step_timeout=step_timeout)
         self.refuses_conflicts = True
         self.sessions = self.buyer.sessions
-
-    def now(self) -> int:
-        return int(self.clock())
 
     # -- intents ------------------------------------------------------------------------
 

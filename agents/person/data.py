@@ -28,6 +28,7 @@ from intentcast.agents.conversation.data_wire import (
     Stored,
     read_data_answer,
 )
+from intentcast.agents.conversation.driver import unix_clock
 from intentcast.agents.errors import AgentError, Kind
 from intentcast.agents.store import consents, credits
 from intentcast.agents.store.db import Store
@@ -58,10 +59,8 @@ class PersonData:
         self.master = master
         self.network = network
         self.clock = clock
+        self.now = unix_clock(clock)
         self.deadline = deadline
-
-    def now(self) -> int:
-        return int(self.clock())
 
     async def _ask(self, peer: dict[str, Any], frame: bytes
                    ) -> Ok | Deleted | Stored | Honoured | Error:

@@ -34,6 +34,7 @@ from intentcast.agents.conversation.control import (
     pack,
     read_request,
 )
+from intentcast.agents.conversation.driver import first_frame, unix_clock
 from intentcast.agents.conversation.records import keep_agreement
 from intentcast.agents.errors import AgentError, Kind
 from intentcast.agents.store import audit, grants
@@ -72,11 +73,9 @@ class Desk:
         self.master = master
         self.network = network
         self.clock = clock
+        self.now = unix_clock(clock)
         self.connected: dict[str, Connection] = {}
         self._warned: set[str] = set()
-
-    def now(self) -> int:
-        return int(self.clock())
 
     # -- what the person does ------------------------------------------------------------
 
@@ -141,9 +140,7 @@ class Desk:
             await channel.close()
 
     async def _serve(self, channel: Channel) -> None:
-        data = None
-        with trio.move_on_after(FIRST_FRAME_TIMEOUT):
-            data = await channel.receive()
+        data = await first_frame(channel, FIRST_FRAME_TIMEOUT)
         if data is None:
             return
         key = channel.remote_public_key

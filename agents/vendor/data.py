@@ -28,6 +28,7 @@ from intentcast.agents.conversation.data_wire import (
     Stored,
     read_data_request,
 )
+from intentcast.agents.conversation.driver import first_frame, unix_clock
 from intentcast.agents.store import consents, credits
 from intentcast.agents.store.db import Store
 from intentcast.protocol import consent, cose, envelope, loyalty
@@ -55,16 +56,12 @@ class VendorData:
         self.offer_open = offer_open
         """The ref of our negotiation whose offer has this digest, if it is still open."""
         self.clock = clock
+        self.now = unix_clock(clock)
         self.on_event = on_event
-
-    def now(self) -> int:
-        return int(self.clock())
 
     async def handle(self, channel: Channel) -> None:
         try:
-            data = None
-            with trio.move_on_after(FIRST_FRAME_TIMEOUT):
-                data = await channel.receive()
+            data = await first_frame(channel, FIRST_FRAME_TIMEOUT)
             if data is None:
                 return
             try:

@@ -18,6 +18,7 @@ from typing import Protocol
 import trio
 
 from intentcast.agents.conversation.channel import Channel
+from intentcast.agents.conversation.driver import Conversation, unix_clock
 from intentcast.agents.conversation.records import keep_agreement
 from intentcast.agents.store import credits
 from intentcast.agents.store.db import Store, StoredNegotiation
@@ -71,14 +72,11 @@ class VendorAgent:
         self.catalog = catalog
         self.policy = policy
         self.network = network
-        self.clock = clock
+        self.now = unix_clock(clock)
         self.limiter = trio.CapacityLimiter(MAX_CONCURRENT_NEGOTIATIONS)
         self.stats: dict[str, int] = {"intents": 0, "offers": 0, "agreements": 0, "skipped": 0}
         for item in catalog.items:
             store.init_stock(item.sku, item.stock)
-
-    def now(self) -> int:
-        return int(self.clock())
 
     def offer_open(self, offer_digest: bytes) -> str | None:
         return self.open.get(offer_digest)
@@ -160,27 +158,22 @@ class VendorAgent:
         """Run the negotiation to its end; True if stock was set aside for it."""
         reserved = False
         quantity = seller.intent.constraints.quantity
-        while seller.is_open:
-            data = None
-            with trio.move_on_after(max(1.0, seller.deadline - self.now())):
-                data = await channel.receive()
-            if data is None:
-                seller.expire(now=max(self.now(), seller.deadline))
-                break
-            try:
-                verified = seller.receive(data, now=self.now())
-            except IntentcastError as exc:
-                log.info("offer %s: refused a message: %s", ref, exc)
-                if exc.reason.value in DELEGATION_REASONS:
-                    # An assistant acted outside what the person signed: say so, and stop.
-                    self.on_refused({"ref": ref, "reason": exc.reason.value,
-                                     "message": exc.message})
-                    refusal = seller.withdraw(reason=f"{exc.reason.value}: {exc.message}"[:280],
-                                              now=self.now())
-                    self._record(seller, refusal, "out", "withdraw")
-                    await channel.send(refusal)
-                    break
-                continue
+
+        async def refused(exc: IntentcastError) -> bool:
+            log.info("offer %s: refused a message: %s", ref, exc)
+            if exc.reason.value not in DELEGATION_REASONS:
+                return False  # a bad frame is dropped; the negotiation goes on
+            # An assistant acted outside what the person signed: say so, and stop.
+            self.on_refused({"ref": ref, "reason": exc.reason.value, "message": exc.message})
+            refusal = seller.withdraw(reason=f"{exc.reason.value}: {exc.message}"[:280],
+                                      now=self.now())
+            self._record(seller, refusal, "out", "withdraw")
+            await channel.send(refusal)
+            return True
+
+        talk = Conversation(channel, seller, self.now, on_refused=refused)
+        while (move := await talk.next_move()) is not None:
+            data, verified = move
             message = verified.message
             self._record(seller, data, "in", message.type)
             reply: bytes | None = None

@@ -1,0 +1,67 @@
+"""The receive/expire/refuse loop of one negotiation over one channel, written once.
+
+The buyer (agents/conversation/buyer.py) and the vendor's responder both drive
+their state machine through a `Conversation`: it waits for the counterparty's
+next frame until the negotiation's deadline, lets the state machine verify and
+apply it, and expires the negotiation when the deadline passes or the peer
+goes away. What a refused frame means (ignore it, or answer and stop) is the
+shell's call, through `on_refused`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import trio
+
+from intentcast.agents.conversation.channel import Channel
+from intentcast.protocol.envelope import Verified
+from intentcast.protocol.errors import IntentcastError
+from intentcast.protocol.negotiation import Negotiation
+
+MIN_WAIT = 1.0
+"""Seconds a receive waits at least, even when the deadline is closer."""
+
+
+async def first_frame(channel: Channel, seconds: float) -> bytes | None:
+    """The frame that opens a stream, or None if the peer sends none in time (or closes)."""
+    with trio.move_on_after(seconds):
+        return await channel.receive()
+    return None
+
+
+def unix_clock(clock: Callable[[], float]) -> Callable[[], int]:
+    """Whole Unix seconds from a clock (time.time, or trio's in tests): the protocol's time."""
+    return lambda: int(clock())
+
+
+class Conversation:
+    def __init__(self, channel: Channel, negotiation: Negotiation, now: Callable[[], int], *,
+                 on_refused: Callable[[IntentcastError], Awaitable[bool]]) -> None:
+        self.channel = channel
+        self.negotiation = negotiation
+        self.now = now
+        self.on_refused = on_refused
+        """Told of every frame the state machine refused; True ends the conversation."""
+        self.timed_out = False
+        self.peer_closed = False
+
+    async def next_move(self) -> tuple[bytes, Verified] | None:
+        """The counterparty's next accepted move (its bytes and what they say), or None once
+        the negotiation is over: ended by a move, expired, closed by the peer, or refused."""
+        n = self.negotiation
+        while n.is_open:
+            data = None
+            with trio.move_on_after(max(MIN_WAIT, n.deadline - self.now())) as waiting:
+                data = await self.channel.receive()
+            if data is None:
+                self.timed_out, self.peer_closed = waiting.cancelled_caught, \
+                    not waiting.cancelled_caught
+                n.expire(now=max(self.now(), n.deadline))
+                return None
+            try:
+                return data, n.receive(data, now=self.now())
+            except IntentcastError as exc:
+                if await self.on_refused(exc):
+                    return None
+        return None
