@@ -45,6 +45,11 @@ def category_within(category: str, allowed: str) -> bool:
     return category == allowed or category.startswith(allowed + ".")
 
 
+def scope_covers(scope: Scope, category: str) -> bool:
+    """True when `category` is within one of the categories `scope` grants."""
+    return any(category_within(category, allowed) for allowed in scope.categories)
+
+
 def _price_within(child: Money | None, parent: Money | None) -> bool:
     if parent is None:
         return True
@@ -225,7 +230,7 @@ def authorise(
 ) -> None:
     """Raise `DelegationError` unless the authority covers this action."""
     scope = authority.scope
-    if not any(category_within(category, allowed) for allowed in scope.categories):
+    if not scope_covers(scope, category):
         raise DelegationError(
             Reason.OUT_OF_SCOPE_CATEGORY, f"{category} is not among {', '.join(scope.categories)}"
         )
@@ -303,5 +308,5 @@ def _refuse_unknown_constraints(payload: bytes) -> None:
 
 __all__ = [
     "MAX_CHAIN_LENGTH", "Action", "Authority", "Revocations", "authorise", "category_within",
-    "issue", "revoke", "verify_chain", "widenings",
+    "issue", "revoke", "scope_covers", "verify_chain", "widenings",
 ]

@@ -40,7 +40,7 @@ from intentcast.agents.errors import AgentError, Kind
 from intentcast.agents.store import audit, grants
 from intentcast.agents.store.db import Store, StoredIntent
 from intentcast.protocol import cose, envelope
-from intentcast.protocol.delegation import category_within
+from intentcast.protocol.delegation import scope_covers
 from intentcast.protocol.errors import IntentcastError
 from intentcast.protocol.identity import MasterKey, did_from_public_key
 from intentcast.protocol.messages import Agreement, Intent, ReplyTo, Report
@@ -85,7 +85,7 @@ class Desk:
         if found is None:
             raise AgentError(Kind.CONFLICT, f"no active grant to {assistant}: "
                                  "run `intentcast assistant grant` first")
-        if not any(category_within(category, c) for c in found.scope.categories):
+        if not scope_covers(found.scope, category):
             raise AgentError(Kind.INVALID, f"the grant to {assistant} does not cover {category}")
         connection = self.connected.get(assistant)
         if connection is None:

@@ -17,7 +17,7 @@ from intentcast.agents.errors import AgentError, Kind
 from intentcast.agents.store import audit
 from intentcast.agents.store.db import Store
 from intentcast.protocol import cose, delegation, envelope
-from intentcast.protocol.delegation import category_within
+from intentcast.protocol.delegation import scope_covers
 from intentcast.protocol.identity import MasterKey
 from intentcast.protocol.messages import Delegation, Intent, Scope, digest
 
@@ -91,7 +91,7 @@ def issue_link(store: Store, master: MasterKey, grant_: Grant, intent_raw: bytes
         raise GrantError(Kind.CONFLICT, f"grant {grant_.id} is {grant_.state(now)}")
     if now >= intent.expires_at:
         raise GrantError(Kind.CONFLICT, f"intent {intent.id} has expired")
-    if not any(category_within(intent.category, c) for c in grant_.scope.categories):
+    if not scope_covers(grant_.scope, intent.category):
         raise GrantError(Kind.INVALID, f"the grant does not cover {intent.category}")
     # Only the intent's category travels: vendors learn no more of the grant than they need.
     scope = grant_.scope.model_copy(update={"categories": [intent.category]})
