@@ -1,13 +1,36 @@
 """intentcast's protocol core, installed as `intentcast.protocol`: pure, sans-I/O, time passed in.
 
-What a developer may import is listed here; everything else is internal.
+What a developer may import is listed here, in groups; everything else is internal.
+- envelopes: `seal`, `open_envelope` (verify, in the spec's order), `countersign`,
+  `read_stored` (an envelope verified earlier), `ReplayGuard`, `Verified`
+- messages: every message type, the values inside them, `digest`, `new_id`
+- terms: the person's and the vendor's terms, `check_terms` and its `Conflict`
+- money: `parse_amount`, `format_amount`, `EXPONENTS` (minor units per currency)
+- negotiation: `Negotiation` (the state machine), `Role`, `State`
+- delegation: `issue_delegation`, `revoke_delegation`, `verify_chain`, `authorise`,
+  `Authority`, `Revocations`, `category_within`, `scope_covers`
+- identity and encoding: `KeyPair`, `MasterKey`, did:key helpers, `encode`, `decode`
+- errors: the root `IntentcastError`, local vs remote, each family, and `Reason`
 """
 
-from .cose import MAX_ENVELOPE_SIZE, sign1, verify_sign1
-from .delegation import Authority, Revocations, authorise, issue, revoke, verify_chain
+from .cose import MAX_ENVELOPE_SIZE
+from .currencies import EXPONENTS, format_amount, parse_amount
+from .delegation import (
+    Authority,
+    Revocations,
+    authorise,
+    category_within,
+    scope_covers,
+    verify_chain,
+)
+from .delegation import issue as issue_delegation
+from .delegation import revoke as revoke_delegation
 from .encoding import decode, encode
-from .envelope import ReplayGuard, Verified, countersign, open, seal
+from .envelope import ReplayGuard, Verified, countersign, read_stored, seal
+from .envelope import open as open_envelope
 from .errors import (
+    ConsentError,
+    DelegatedMoveError,
     DelegationError,
     DidError,
     EncodingError,
@@ -18,22 +41,27 @@ from .errors import (
     Reason,
     RemoteProtocolError,
 )
-from .identity import KeyPair, MasterKey, did_from_public_key, public_key_from_did
+from .identity import KeyPair, MasterKey, did_from_public_key, is_did, public_key_from_did
 from .messages import (
     Accept,
     Agreement,
+    Category,
     ConsentReceipt,
     Constraints,
     Counter,
     Delegation,
     DeletionReceipt,
+    Disclosure,
     Intent,
     Location,
+    LoyaltyCredit,
     Message,
     Money,
     Offer,
+    Redemption,
     Reject,
     ReplyTo,
+    Report,
     Revocation,
     Scope,
     Withdraw,
@@ -41,30 +69,39 @@ from .messages import (
     new_id,
 )
 from .negotiation import Negotiation, Role, State
-from .terms import Conflict, CustomerTerms, DataRequest, VendorTerms, check
+from .sealing import SealingError
+from .terms import Conflict, CustomerTerms, DataRequest, FieldName, VendorTerms
+from .terms import check as check_terms
 
 __all__ = [
+    "EXPONENTS",
     "MAX_ENVELOPE_SIZE",
     "Accept",
     "Agreement",
     "Authority",
+    "Category",
     "Conflict",
+    "ConsentError",
     "ConsentReceipt",
     "Constraints",
     "Counter",
     "CustomerTerms",
     "DataRequest",
+    "DelegatedMoveError",
     "Delegation",
     "DelegationError",
     "DeletionReceipt",
     "DidError",
+    "Disclosure",
     "EncodingError",
     "EnvelopeError",
+    "FieldName",
     "Intent",
     "IntentcastError",
     "KeyPair",
     "LocalProtocolError",
     "Location",
+    "LoyaltyCredit",
     "MasterKey",
     "Message",
     "Money",
@@ -72,34 +109,41 @@ __all__ = [
     "NegotiationError",
     "Offer",
     "Reason",
+    "Redemption",
     "Reject",
     "RemoteProtocolError",
     "ReplayGuard",
     "ReplyTo",
+    "Report",
     "Revocation",
     "Revocations",
     "Role",
     "Scope",
+    "SealingError",
     "State",
     "VendorTerms",
     "Verified",
     "Withdraw",
     "authorise",
-    "check",
+    "category_within",
+    "check_terms",
     "countersign",
     "decode",
     "did_from_public_key",
     "digest",
     "encode",
-    "issue",
+    "format_amount",
+    "is_did",
+    "issue_delegation",
     "new_id",
-    "open",
+    "open_envelope",
+    "parse_amount",
     "public_key_from_did",
-    "revoke",
+    "read_stored",
+    "revoke_delegation",
+    "scope_covers",
     "seal",
-    "sign1",
     "verify_chain",
-    "verify_sign1",
 ]
 
 if __name__ != "intentcast.protocol":  # the folder is on sys.path when Python runs from the root

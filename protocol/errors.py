@@ -103,3 +103,9 @@ class ConsentError(RemoteProtocolError):
 
 class DelegationError(RemoteProtocolError):
     """A delegation chain does not authorise what was asked."""
+
+
+class DelegatedMoveError(NegotiationError, DelegationError):
+    """A peer's negotiation move made under a chain that does not cover it: catch it as a
+    `NegotiationError` (the move is refused) or as a `DelegationError` (an assistant acted
+    outside what the person signed)."""

@@ -21,8 +21,9 @@ from enum import StrEnum
 
 from . import cose
 from .delegation import Action, Authority, Revocations, authorise, verify_chain
-from .envelope import ReplayGuard, Verified, countersign, open, seal
+from .envelope import ReplayGuard, Verified, countersign, open, parse_message, seal
 from .errors import (
+    DelegatedMoveError,
     DelegationError,
     EnvelopeError,
     LocalProtocolError,
@@ -45,7 +46,7 @@ from .messages import (
     new_id,
     terms_hash,
 )
-from .terms import VendorTerms, check
+from .terms import Conflict, VendorTerms, check
 
 DEFAULT_MAX_ROUNDS = 8
 DEFAULT_TTL = 600
@@ -79,7 +80,10 @@ class Kind(StrEnum):
     ACCEPT = "accept"
     REJECT = "reject"
     WITHDRAW = "withdraw"
-    AGREEMENT = "agreement"
+    SIGN = "sign"
+    """The seller signs the agreement the accept asked for."""
+    COUNTERSIGN = "countersign"
+    """The buyer adds its signature to the seller-signed agreement."""
     EXPIRE = "expire"
 
 
@@ -97,8 +101,8 @@ _TRANSITIONS: dict[tuple[State, Kind, Role], State] = {
     (State.BUYER_TURN, Kind.REJECT, B): State.REJECTED,
     (State.SELLER_TURN, Kind.REJECT, S): State.REJECTED,
     (State.ACCEPTED, Kind.REJECT, S): State.REJECTED,  # e.g. the stock ran out meanwhile
-    (State.ACCEPTED, Kind.AGREEMENT, S): State.SELLER_SIGNED,
-    (State.SELLER_SIGNED, Kind.AGREEMENT, B): State.AGREED,
+    (State.ACCEPTED, Kind.SIGN, S): State.SELLER_SIGNED,
+    (State.SELLER_SIGNED, Kind.COUNTERSIGN, B): State.AGREED,
     **{(st, Kind.WITHDRAW, role): State.WITHDRAWN for st in OPEN_STATES for role in Role
        if (st, role) != (State.SELLER_SIGNED, S)},
     **{(st, Kind.EXPIRE, role): State.EXPIRED for st in OPEN_STATES for role in Role},
@@ -106,8 +110,10 @@ _TRANSITIONS: dict[tuple[State, Kind, Role], State] = {
 
 _KINDS: dict[type, Kind] = {
     Offer: Kind.OFFER, Counter: Kind.COUNTER, Accept: Kind.ACCEPT, Reject: Kind.REJECT,
-    Withdraw: Kind.WITHDRAW, Agreement: Kind.AGREEMENT,
+    Withdraw: Kind.WITHDRAW,
 }
+_AGREEMENT_KIND = {Role.SELLER: Kind.SIGN, Role.BUYER: Kind.COUNTERSIGN}
+"""An agreement envelope is the seller's signing, or the buyer's countersignature."""
 
 
 class Negotiation:
@@ -179,6 +185,30 @@ class Negotiation:
     def intent_signer(self) -> str:
         return cose.parse(self.transcript[0]).signatures[0].signer
 
+    @property
+    def current_price(self) -> Money | None:
+        """The price on the table (the accepted one once accepted), or None before an offer."""
+        if self.accepted is not None:
+            return self.accepted.price
+        return self.on_table.price if self.on_table is not None else None
+
+    @property
+    def our_last_price(self) -> Money | None:
+        """The price of the last offer or counter we signed, or None if we made none."""
+        for raw in reversed(self.transcript[1:]):
+            if any(s.signer == self.key.did for s in cose.parse(raw).signatures):
+                msg = parse_message(cose.parse(raw).payload)
+                if isinstance(msg, Offer | Counter):
+                    return msg.price
+        return None
+
+    @property
+    def conflicts(self) -> list[Conflict]:
+        """Where the vendor's data requests break the person's terms (empty before an offer)."""
+        if self.first_offer is None:
+            return []
+        return check(self.intent.terms, self.first_offer.terms)
+
     # -- the one place state changes -------------------------------------------------
 
     def _next(self, kind: Kind, by: Role) -> State:
@@ -213,9 +243,10 @@ class Negotiation:
         terms: VendorTerms | None = None, now: int, ttl: int = DEFAULT_TTL,
         id: str | None = None,
     ) -> bytes:
-        """Seller: answer the intent with an offer."""
+        """Seller: answer the intent with an offer (checked as the buyer will check it)."""
         new = self._next(Kind.OFFER, self.role)
         self._check_live(now)
+        self._check_offer(price, quantity, local=True)
         msg = Offer(
             id=id or new_id(), issued_at=now, expires_at=self._expiry(now, ttl),
             intent_id=self.intent.id, in_reply_to=self.head, sku=sku, title=title,
@@ -256,11 +287,9 @@ class Negotiation:
         self._check_live(now)
         assert self.on_table is not None
         assert self.first_offer is not None
-        conflicts = check(self.intent.terms, self.first_offer.terms)
-        if conflicts:
-            raise LocalProtocolError(
-                Reason.TERMS_CONFLICT, "; ".join(f"{c.clause}: {c.detail}" for c in conflicts)
-            )
+        if self.conflicts:
+            raise LocalProtocolError(Reason.TERMS_CONFLICT, "; ".join(
+                f"{c.clause}: {c.detail}" for c in self.conflicts))
         chain = self._own_chain(delegation, "accept", self.on_table.price, now)
         msg = Accept(
             id=id or new_id(), issued_at=now, expires_at=self._expiry(now, ttl),
@@ -308,9 +337,7 @@ class Negotiation:
         self, *, now: int, ttl: int = AGREEMENT_TTL, id: str | None = None
     ) -> bytes:
         """Seller: turn the buyer's accept into an agreement carrying our signature."""
-        if self.role is not Role.SELLER:
-            raise LocalProtocolError(Reason.ILLEGAL_TRANSITION, "only the seller signs first")
-        new = self._next(Kind.AGREEMENT, self.role)
+        new = self._next(Kind.SIGN, self.role)
         self._check_live(now)
         self._expiry(now, ttl)
         agreement = self._expected_agreement(now=now, ttl=ttl, id=id or new_id())
@@ -321,9 +348,7 @@ class Negotiation:
 
     def countersign(self, *, now: int) -> bytes:
         """Buyer: add our signature to the seller-signed agreement; the deal is made."""
-        if self.role is not Role.BUYER:
-            raise LocalProtocolError(Reason.ILLEGAL_TRANSITION, "only the buyer countersigns")
-        new = self._next(Kind.AGREEMENT, self.role)
+        new = self._next(Kind.COUNTERSIGN, self.role)
         self._check_live(now)
         assert self.agreement is not None
         raw = countersign(self.agreement, self.key, now=now)
@@ -383,17 +408,18 @@ class Negotiation:
         seen_key = (",".join(sorted(verified.signers)), msg.id)
         if self._seen.seen(seen_key):
             raise NegotiationError(Reason.REPLAY, f"message {msg.id} was seen already")
-        kind = _KINDS.get(type(msg))
+        peer = Role.SELLER if self.role is Role.BUYER else Role.BUYER
+        kind = _AGREEMENT_KIND[peer] if isinstance(msg, Agreement) else _KINDS.get(type(msg))
         if kind is None:
             raise NegotiationError(Reason.ILLEGAL_TRANSITION, f"{msg.type} is not a move")
-        peer = Role.SELLER if self.role is Role.BUYER else Role.BUYER
         new = self._next(kind, peer)
         if self.is_open and now >= self.deadline:
             raise NegotiationError(Reason.EXPIRED, "the negotiation's deadline has passed")
         self._check_sender(verified, kind, now)
         if getattr(msg, "intent_id", None) != self.intent.id:
             raise NegotiationError(Reason.WRONG_INTENT, "the message is about another intent")
-        if kind is Kind.AGREEMENT:
+        agreement = kind in (Kind.SIGN, Kind.COUNTERSIGN)
+        if agreement:
             self._receive_agreement(verified, now)
         else:
             if getattr(msg, "in_reply_to", None) != self.head:
@@ -402,13 +428,13 @@ class Negotiation:
                 )
             self._apply(msg, verified)
         deadline = msg.expires_at if kind in (Kind.OFFER, Kind.COUNTER, Kind.ACCEPT) else None
-        raw = verified.raw if kind is not Kind.AGREEMENT else None
+        raw = None if agreement else verified.raw
         self._seen.remember(seen_key, msg.expires_at, now=now)
         self._commit(new, raw, deadline)
         return verified
 
     def _check_sender(self, verified: Verified, kind: Kind, now: int) -> None:
-        if kind is Kind.AGREEMENT:
+        if kind in (Kind.SIGN, Kind.COUNTERSIGN):
             return  # signer sets are checked against the agreement's parties
         if self.counterparty is None and kind is not Kind.OFFER:
             raise NegotiationError(Reason.WRONG_COUNTERPARTY, "no offer yet: no counterparty")
@@ -438,13 +464,11 @@ class Negotiation:
             authorise(authority, action, category=self.intent.category,
                       price=getattr(msg, "price", None))
         except DelegationError as exc:
-            raise NegotiationError(exc.reason, exc.message) from exc
+            raise DelegatedMoveError(exc.reason, exc.message) from exc
 
     def _apply(self, msg: Message, verified: Verified) -> None:
         if isinstance(msg, Offer):
-            self._check_currency(msg.price, local=False)
-            if msg.quantity != self.intent.constraints.quantity:
-                raise NegotiationError(Reason.TERMS_MISMATCH, "quantity differs from the intent's")
+            self._check_offer(msg.price, msg.quantity, local=False)
             self.first_offer, self.offer_digest, self.on_table = msg, verified.digest, msg
             self.counterparty = verified.signer
         elif isinstance(msg, Counter):
@@ -485,10 +509,9 @@ class Negotiation:
         assert self.accepted is not None
         assert self.offer_digest is not None
         assert self.counterparty is not None
-        conflicts = check(self.intent.terms, self.first_offer.terms)
-        if conflicts:
+        if self.conflicts:
             error = LocalProtocolError if self.role is Role.SELLER else NegotiationError
-            raise error(Reason.TERMS_CONFLICT, conflicts[0].detail)
+            raise error(Reason.TERMS_CONFLICT, self.conflicts[0].detail)
         vendor = self.key.did if self.role is Role.SELLER else self.counterparty
         price = self.accepted.price
         agent = self.accepted_by if self.accepted_by != self.buyer else None
@@ -511,6 +534,13 @@ class Negotiation:
             raise error(Reason.TOO_MANY_ROUNDS, f"round {round_} is past {self.max_rounds}")
         if round_ != self.round + 1:
             raise error(Reason.BROKEN_TRANSCRIPT, f"expected round {self.round + 1}, got {round_}")
+
+    def _check_offer(self, price: Money, quantity: int, *, local: bool) -> None:
+        """One check for an offer, ours or the peer's: the intent's currency and quantity."""
+        self._check_currency(price, local=local)
+        if quantity != self.intent.constraints.quantity:
+            error = LocalProtocolError if local else NegotiationError
+            raise error(Reason.TERMS_MISMATCH, "quantity differs from the intent's")
 
     def _check_currency(self, price: Money, *, local: bool) -> None:
         cap = self.intent.constraints.max_price

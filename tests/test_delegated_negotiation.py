@@ -13,7 +13,7 @@ import pytest
 from intentcast.protocol.delegation import Revocations, issue, revoke
 from intentcast.protocol.envelope import open as open_envelope
 from intentcast.protocol.envelope import seal
-from intentcast.protocol.errors import LocalProtocolError, NegotiationError, Reason
+from intentcast.protocol.errors import DelegationError, LocalProtocolError, NegotiationError, Reason
 from intentcast.protocol.identity import KeyPair
 from intentcast.protocol.messages import (
     Accept,
@@ -158,6 +158,9 @@ def test_a_widened_sub_delegation_is_refused() -> None:
     with pytest.raises(NegotiationError) as refused:
         seller.receive(forged(seller, Counter, [parent, child], 15_000, HELPER), now=NOW)
     assert refused.value.reason is Reason.DELEGATION_WIDENED
+    # The same error is a DelegationError: a caller can tell "an assistant overstepped"
+    # from any other refusal without listing the delegation reasons itself.
+    assert isinstance(refused.value, DelegationError)
 
 
 def test_a_narrowing_sub_delegate_may_act() -> None:

@@ -1012,3 +1012,41 @@ TestNegotiationPair.settings = settings(
     report_multiple_bugs=False, phases=[Phase.explicit, Phase.generate],
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
+
+
+# -- our moves are checked as the peer's are (h11's rule 2) -----------------------------------
+
+
+def test_we_never_send_an_offer_we_would_refuse_from_a_peer():
+    d = Deal.start()
+    usd = Money(amount=21_900, currency="USD")
+    refused_locally(d.seller, lambda: d.seller.offer(sku=SKU, title=TITLE, quantity=1,
+                                                     price=usd, now=NOW), Reason.TERMS_MISMATCH)
+    refused_locally(d.seller, lambda: d.seller.offer(sku=SKU, title=TITLE, quantity=2,
+                                                     price=eur(21_900), now=NOW),
+                    Reason.TERMS_MISMATCH)
+    assert d.seller.state is State.AWAITING_OFFER
+
+
+def test_signing_and_countersigning_are_separate_moves_of_the_table():
+    d = drive(State.ACCEPTED)
+    refused_locally(d.buyer, lambda: d.buyer.sign_agreement(now=NOW), Reason.ILLEGAL_TRANSITION)
+    d.send(B, d.seller.sign_agreement(now=NOW))
+    refused_locally(d.seller, lambda: d.seller.countersign(now=NOW), Reason.ILLEGAL_TRANSITION)
+    d.send(S, d.buyer.countersign(now=NOW))
+    assert d.states() == (State.AGREED, State.AGREED)
+
+
+def test_the_views_the_agents_read():
+    d = Deal.start()
+    assert (d.buyer.current_price, d.buyer.our_last_price, d.buyer.conflicts) == (None, None, [])
+    d.offer(price=21_900, terms=GREEDY)
+    assert d.seller.our_last_price == d.buyer.current_price == eur(21_900)
+    assert d.buyer.our_last_price is None
+    assert [c.clause for c in d.buyer.conflicts] == [c.clause for c in d.seller.conflicts] != []
+    d = drive(State.BUYER_TURN)
+    d.send(S, d.buyer.counter(price=eur(18_000), now=NOW))
+    d.send(B, d.seller.counter(price=eur(20_000), now=NOW))
+    assert d.buyer.our_last_price == eur(18_000)
+    assert d.seller.our_last_price == d.buyer.current_price == eur(20_000)
+    assert d.buyer.conflicts == []
