@@ -33,12 +33,20 @@ from intentcast.agents.conversation.driver import unix_clock
 from intentcast.agents.errors import AgentError, Kind
 from intentcast.agents.store import audit
 from intentcast.agents.store.db import Store, StoredIntent
-from intentcast.protocol import envelope
-from intentcast.protocol.envelope import Verified
-from intentcast.protocol.identity import KeyPair
-from intentcast.protocol.messages import Counter, Intent, Offer, Report, Scope, digest, new_id
-from intentcast.protocol.negotiation import Negotiation, State
-from intentcast.protocol.terms import check
+from intentcast.protocol import (
+    Counter,
+    Intent,
+    KeyPair,
+    Negotiation,
+    Offer,
+    Report,
+    Scope,
+    State,
+    Verified,
+    digest,
+    envelope,
+    new_id,
+)
 
 log = logging.getLogger("intentcast.assistant")
 
@@ -218,7 +226,7 @@ class AssistantAgent:
         return sdk.Offer(
             ref=session.ref, intent=_info(n.transcript[0]), vendor=n.counterparty or "",
             sku=first.sku, title=first.title, price=table.price, terms=first.terms,
-            conflicts=tuple(check(n.intent.terms, first.terms)), state=n.state.value,
+            conflicts=tuple(n.conflicts), state=n.state.value,
             round=n.round, digest=digest(n.transcript[-1]), _agent=self,
         )
 
@@ -243,9 +251,8 @@ class AssistantAgent:
 
 
 def _info(intent_raw: bytes) -> sdk.IntentInfo:
-    from intentcast.protocol import cose
 
-    intent = envelope.parse_message(cose.parse(intent_raw).payload)
+    intent = envelope.read_stored(intent_raw)
     assert isinstance(intent, Intent)
     return sdk.IntentInfo(
         id=intent.id, category=intent.category, description=intent.description,

@@ -26,10 +26,7 @@ from intentcast.agents.net.node import Node
 from intentcast.agents.runtime import home as homes
 from intentcast.agents.runtime.process import announce, until_signalled
 from intentcast.agents.runtime.setup import ASSISTANT_SEED, open_store, secret
-from intentcast.protocol import cose, envelope
-from intentcast.protocol.errors import IntentcastError
-from intentcast.protocol.identity import KeyPair
-from intentcast.protocol.messages import Delegation, Scope
+from intentcast.protocol import Delegation, IntentcastError, KeyPair, Scope, cose, envelope
 
 _SPEC = re.compile(r"^(?P<module>[\w./-]+?)(?P<py>\.py)?:(?P<name>[A-Za-z_]\w*)$")
 CONNECT_TIMEOUT = 20.0

@@ -24,9 +24,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, overload
 
-from intentcast.protocol.currencies import format_amount
-from intentcast.protocol.messages import Money, Scope
-from intentcast.protocol.terms import Conflict, CustomerTerms, VendorTerms
+from intentcast.protocol import Conflict, CustomerTerms, Money, Scope, VendorTerms, format_amount
 
 Event = Literal["intent", "offer", "counter", "expiring"]
 EVENTS: tuple[Event, ...] = ("intent", "offer", "counter", "expiring")

@@ -14,7 +14,7 @@ from intentcast.agents.person.client import connect
 from intentcast.agents.runtime import home as homes
 from intentcast.agents.runtime.home import write_private
 from intentcast.agents.runtime.render import short_did
-from intentcast.protocol.currencies import format_amount
+from intentcast.protocol import format_amount
 
 _NAMES = re.compile(r"^[a-z0-9._-]+(,[a-z0-9._-]+)*$")
 

@@ -17,8 +17,7 @@ from typing import Any
 from intentcast.agents.runtime.home import HomeError
 from intentcast.agents.runtime.render import short_did
 from intentcast.agents.store import audit
-from intentcast.protocol.encoding import decode
-from intentcast.protocol.errors import EncodingError
+from intentcast.protocol import EncodingError, decode
 
 PARTY_KEYS = ("vendor", "controller", "assistant", "buyer")
 

@@ -9,9 +9,7 @@ import time
 from pathlib import Path
 
 from intentcast.agents.runtime.render import jsonable
-from intentcast.protocol.cose import MAX_ENVELOPE_SIZE
-from intentcast.protocol.envelope import open as open_envelope
-from intentcast.protocol.errors import IntentcastError
+from intentcast.protocol import MAX_ENVELOPE_SIZE, IntentcastError, open_envelope
 
 _HEX = set(string.hexdigits + string.whitespace)
 

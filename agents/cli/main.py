@@ -20,7 +20,7 @@ from intentcast.agents.runtime import home as homes
 from intentcast.agents.store.db import StoreError
 from intentcast.agents.store.vault import VaultError
 from intentcast.agents.vendor.catalog import CatalogError
-from intentcast.protocol.errors import IntentcastError
+from intentcast.protocol import IntentcastError
 
 
 def _unix_time(text: str) -> int:

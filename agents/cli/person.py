@@ -11,7 +11,7 @@ from typing import Any
 
 from intentcast.agents.person.client import connect
 from intentcast.agents.runtime.render import short_did
-from intentcast.protocol.currencies import format_amount
+from intentcast.protocol import format_amount
 
 _DURATION = re.compile(r"^(\d{1,7})([smhd]?)$")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86_400}

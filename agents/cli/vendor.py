@@ -12,7 +12,7 @@ from intentcast.agents.runtime import home as homes
 from intentcast.agents.runtime.setup import VENDOR_SEED, open_store
 from intentcast.agents.store import consents
 from intentcast.agents.vendor.data import DataRefused, VendorData
-from intentcast.protocol.identity import KeyPair
+from intentcast.protocol import KeyPair
 
 
 def data(args: argparse.Namespace, home: Path) -> int:

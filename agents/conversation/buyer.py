@@ -26,13 +26,20 @@ from intentcast.agents.conversation.records import keep_agreement
 from intentcast.agents.errors import AgentError, Kind, first_line
 from intentcast.agents.store import audit
 from intentcast.agents.store.db import Store, StoredAgreement, StoredIntent, StoredNegotiation
-from intentcast.protocol import cose, envelope
-from intentcast.protocol.envelope import Verified
-from intentcast.protocol.errors import IntentcastError, LocalProtocolError
-from intentcast.protocol.identity import KeyPair
-from intentcast.protocol.messages import Agreement, Money, Offer, digest
-from intentcast.protocol.negotiation import Negotiation, Role, State
-from intentcast.protocol.terms import check
+from intentcast.protocol import (
+    Agreement,
+    IntentcastError,
+    KeyPair,
+    LocalProtocolError,
+    Money,
+    Negotiation,
+    Offer,
+    Role,
+    State,
+    Verified,
+    digest,
+    envelope,
+)
 
 log = logging.getLogger("intentcast.buyer")
 
@@ -109,7 +116,7 @@ class Buyer:
         if n.state is not State.BUYER_TURN:
             raise AgentError(Kind.CONFLICT,
                              f"offer {ref} is waiting for the vendor ({n.state.value})")
-        currency = n.on_table.price.currency if n.on_table else "EUR"
+        currency = n.current_price.currency if n.current_price else "EUR"
         chain = await self.side.delegation(n)
         raw = self._act(lambda: n.counter(price=Money(amount=price, currency=currency),
                                           now=self.now(), note=note, delegation=chain))
@@ -234,10 +241,8 @@ class Buyer:
 
     async def _refuse_conflicts(self, session: Session) -> None:
         n = session.negotiation
-        assert n.first_offer is not None
-        conflicts = check(n.intent.terms, n.first_offer.terms)
-        if conflicts:
-            detail = "; ".join(f"{c.clause}: {c.detail}" for c in conflicts)
+        if n.conflicts:
+            detail = "; ".join(f"{c.clause}: {c.detail}" for c in n.conflicts)
             await self.send(session, n.reject(reason=detail[:280], now=self.now()))
             self._save(session, note=detail)
 
@@ -258,7 +263,7 @@ class Buyer:
     async def send(self, session: Session, raw: bytes, *, record: bool = True) -> None:
         """Record, save and send one of our envelopes on a negotiation."""
         if record:
-            kind = envelope.parse_message(_payload(raw)).type
+            kind = envelope.read_stored(raw).type
             self._record(session.negotiation, raw, "out", kind)
         self._save(session)
         try:
@@ -298,5 +303,3 @@ class Buyer:
         return stored
 
 
-def _payload(raw: bytes) -> bytes:
-    return cose.parse(raw).payload

@@ -21,8 +21,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError
 
 from intentcast.agents.conversation.channel import Channel
-from intentcast.protocol.encoding import decode, encode
-from intentcast.protocol.errors import EncodingError
+from intentcast.protocol import EncodingError, decode, encode
 
 Bytes = Annotated[bytes, Field(max_length=64 * 1024)]
 Id = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{8,64}$")]

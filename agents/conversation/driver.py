@@ -15,9 +15,7 @@ from collections.abc import Awaitable, Callable
 import trio
 
 from intentcast.agents.conversation.channel import Channel
-from intentcast.protocol.envelope import Verified
-from intentcast.protocol.errors import IntentcastError
-from intentcast.protocol.negotiation import Negotiation
+from intentcast.protocol import IntentcastError, Negotiation, Verified
 
 MIN_WAIT = 1.0
 """Seconds a receive waits at least, even when the deadline is closer."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from intentcast.agents.store.db import Store, StoredAgreement
-from intentcast.protocol.messages import Agreement
+from intentcast.protocol import Agreement
 
 
 def keep_agreement(store: Store, raw: bytes, agreement: Agreement, *, at: int,

@@ -26,10 +26,7 @@ from intentcast.agents.demo.harness import (
 from intentcast.agents.person.client import Client
 from intentcast.agents.runtime.home import Config
 from intentcast.agents.runtime.render import short_did
-from intentcast.protocol import cose, envelope
-from intentcast.protocol.currencies import format_amount
-from intentcast.protocol.delegation import verify_chain
-from intentcast.protocol.messages import Agreement
+from intentcast.protocol import Agreement, envelope, format_amount, verify_chain
 
 ASSISTANTS = {
     "best-price": "best_price.py:BestPrice",
@@ -113,7 +110,7 @@ def _await_agreement(api: Client, intent_id: str, timeout: float = 25.0) -> dict
 
 
 def _accepted_by(agreement: bytes) -> str:
-    message = envelope.parse_message(cose.parse(agreement).payload)
+    message = envelope.read_stored(agreement)
     assert isinstance(message, Agreement)
     return message.agent or message.buyer
 
@@ -130,7 +127,7 @@ def _offers(demo: Demo) -> list[dict[str, Any]]:
         db.close()
     offers = []
     for vendor, raw in rows:
-        offer = envelope.parse_message(cose.parse(bytes(raw)).payload)
+        offer = envelope.read_stored(bytes(raw))
         price = getattr(offer, "price", None)
         if price is not None:
             offers.append({"vendor": vendor, "price_minor": price.amount,

@@ -18,9 +18,7 @@ from typing import Any
 
 from intentcast.agents.demo.harness import Agent, Demo, DemoError
 from intentcast.agents.person.client import Client
-from intentcast.protocol import cose, envelope
-from intentcast.protocol.errors import IntentcastError
-from intentcast.protocol.messages import ConsentReceipt
+from intentcast.protocol import ConsentReceipt, IntentcastError, cose, envelope
 
 PROFILE = {"email": "ada@example.org", "shipping_address": "Hauptstr. 1, 10115 Berlin",
            "phone": "+49 30 1234567"}
@@ -75,7 +73,7 @@ def play(demo: Demo, api: Client, vendors: list[Agent], out: Path | None) -> dic
             folder = out / party
             folder.mkdir(parents=True, exist_ok=True)
             for n, raw in enumerate(view, 1):
-                kind = envelope.parse_message(cose.parse(raw).payload).type
+                kind = envelope.read_stored(raw).type
                 (folder / f"{n:02d}-{kind}.cbor").write_bytes(raw)
     receipts = api.call("GET", "/v1/consents")
     return {

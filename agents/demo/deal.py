@@ -9,8 +9,7 @@ from typing import Any
 from intentcast.agents.demo.harness import Agent, Demo, DemoError, wait_for_agreement, write_out
 from intentcast.agents.person.client import Client
 from intentcast.agents.runtime.render import short_did
-from intentcast.protocol import envelope
-from intentcast.protocol.currencies import format_amount
+from intentcast.protocol import envelope, format_amount
 
 
 def negotiate(demo: Demo, api: Client, vendors: list[Agent], out: Path | None

@@ -17,8 +17,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from intentcast.agents.runtime.render import money, short_did
-from intentcast.protocol import cose, envelope
-from intentcast.protocol.identity import KeyPair, MasterKey
+from intentcast.protocol import (
+    CustomerTerms,
+    DataRequest,
+    KeyPair,
+    MasterKey,
+    Negotiation,
+    Role,
+    VendorTerms,
+    check_terms,
+    envelope,
+)
 from intentcast.protocol.messages import (
     Agreement,
     Constraints,
@@ -28,8 +37,6 @@ from intentcast.protocol.messages import (
     ReplyTo,
     new_id,
 )
-from intentcast.protocol.negotiation import Negotiation, Role
-from intentcast.protocol.terms import CustomerTerms, DataRequest, VendorTerms, check
 
 # A syntactically valid libp2p peer id: the walk-through sends nothing anywhere.
 _DEMO_PEER = "12D3KooWDemoWa1kthroughNoNetworkXXXXXXXXXXXXXXXXXXXXX"
@@ -70,7 +77,7 @@ class Wire:
         for n, (party, data) in enumerate(self.received, 1):
             folder = out / party
             folder.mkdir(parents=True, exist_ok=True)
-            kind = envelope.parse_message(cose.parse(data).payload).type
+            kind = envelope.read_stored(data).type
             (folder / f"{n:02d}-{kind}.cbor").write_bytes(data)
 
 
@@ -147,7 +154,7 @@ def run(*, as_json: bool = False, out: Path | None = None) -> int:
     say("\n3. The person's agent checks each offer's data requests against the person's terms:")
     fitting: list[tuple[Vendor, Negotiation]] = []
     for vendor, seller, _ in offers:
-        conflicts = check(terms, vendor.terms)
+        conflicts = check_terms(terms, vendor.terms)
         buyer = buyers[vendor.name]
         if conflicts:
             for c in conflicts:

@@ -49,10 +49,7 @@ from libp2p.stream_muxer.yamux.yamux import Yamux
 from libp2p.tools.anyio_service import background_trio_service
 
 from intentcast.agents.net.frames import FrameError, FrameReader, encode_frame
-from intentcast.protocol import envelope
-from intentcast.protocol.envelope import ReplayGuard, Verified
-from intentcast.protocol.errors import IntentcastError
-from intentcast.protocol.messages import Intent, Revocation
+from intentcast.protocol import Intent, IntentcastError, ReplayGuard, Revocation, Verified, envelope
 
 log = logging.getLogger("intentcast.node")
 

@@ -28,9 +28,7 @@ from intentcast.agents.person.data import PersonData
 from intentcast.agents.person.desk import Desk
 from intentcast.agents.person.requests import IntentRequest
 from intentcast.agents.store.db import Store, StoredAgreement, StoredIntent, StoredNegotiation
-from intentcast.protocol import envelope
-from intentcast.protocol.envelope import Verified
-from intentcast.protocol.identity import KeyPair, MasterKey
+from intentcast.protocol import KeyPair, MasterKey, Negotiation, State, Verified, envelope
 from intentcast.protocol.messages import (
     Constraints,
     Intent,
@@ -40,7 +38,6 @@ from intentcast.protocol.messages import (
     digest,
     new_id,
 )
-from intentcast.protocol.negotiation import Negotiation, State
 
 log = logging.getLogger("intentcast.person")
 

@@ -29,7 +29,7 @@ from intentcast.agents.runtime import home as homes
 from intentcast.agents.runtime.process import announce, until_signalled
 from intentcast.agents.runtime.setup import HOST_SEED, MASTER_SEED, open_store, secret
 from intentcast.agents.store.db import Store
-from intentcast.protocol.identity import MasterKey
+from intentcast.protocol import MasterKey
 
 
 def _status(node: Node) -> dict[str, Any]:

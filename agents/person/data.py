@@ -32,10 +32,17 @@ from intentcast.agents.conversation.driver import unix_clock
 from intentcast.agents.errors import AgentError, Kind
 from intentcast.agents.store import consents, credits
 from intentcast.agents.store.db import Store
-from intentcast.protocol import consent, cose, envelope, loyalty
-from intentcast.protocol.errors import IntentcastError
-from intentcast.protocol.identity import MasterKey
-from intentcast.protocol.messages import Agreement, ConsentReceipt, LoyaltyCredit, digest
+from intentcast.protocol import (
+    Agreement,
+    ConsentReceipt,
+    IntentcastError,
+    LoyaltyCredit,
+    MasterKey,
+    consent,
+    digest,
+    envelope,
+    loyalty,
+)
 
 log = logging.getLogger("intentcast.person_data")
 
@@ -72,7 +79,7 @@ class PersonData:
 
     async def after_agreement(self, agreement_raw: bytes, vendor_peer: str) -> str | None:
         """Disclose what the agreement needs, if the person has it; the consent id or None."""
-        agreement = envelope.parse_message(cose.parse(agreement_raw).payload)
+        agreement = envelope.read_stored(agreement_raw)
         assert isinstance(agreement, Agreement)
         values = {n: v for n in self.store.attribute_names()
                   if (v := self.store.get_attribute(n)) is not None}
@@ -92,7 +99,7 @@ class PersonData:
         if not isinstance(answer, Stored):
             raise ConsentFailure(Kind.CONFLICT, f"the vendor refused the disclosure: "
                                  f"{getattr(answer, 'error', answer.op)}")
-        receipt = envelope.parse_message(cose.parse(receipt_raw).payload)
+        receipt = envelope.read_stored(receipt_raw)
         assert isinstance(receipt, ConsentReceipt)
         consents.add(self.store, receipt, receipt_raw, party=agreement.vendor, now=now,
                      disclosure=disclosure_raw, peer=peer, audit_kind="disclosed",
@@ -155,7 +162,7 @@ class PersonData:
             raise ConsentFailure(Kind.NOT_FOUND, f"no consent {consent_id}")
         if held.state != "active":
             raise ConsentFailure(Kind.CONFLICT, f"consent {consent_id} is {held.state} already")
-        receipt = envelope.parse_message(cose.parse(held.receipt).payload)
+        receipt = envelope.read_stored(held.receipt)
         assert isinstance(receipt, ConsentReceipt)
         now = self.now()
         revocation = consent.withdraw(held.receipt, self.master.pairwise_key(held.party),

@@ -39,11 +39,18 @@ from intentcast.agents.conversation.records import keep_agreement
 from intentcast.agents.errors import AgentError, Kind
 from intentcast.agents.store import audit, grants
 from intentcast.agents.store.db import Store, StoredIntent
-from intentcast.protocol import cose, envelope
-from intentcast.protocol.delegation import scope_covers
-from intentcast.protocol.errors import IntentcastError
-from intentcast.protocol.identity import MasterKey, did_from_public_key
-from intentcast.protocol.messages import Agreement, Intent, ReplyTo, Report
+from intentcast.protocol import (
+    Agreement,
+    Intent,
+    IntentcastError,
+    MasterKey,
+    ReplyTo,
+    Report,
+    cose,
+    did_from_public_key,
+    envelope,
+    scope_covers,
+)
 
 log = logging.getLogger("intentcast.desk")
 
@@ -261,5 +268,5 @@ class Desk:
 
 
 def _assistant_of(intent_raw: bytes) -> str | None:
-    message = envelope.parse_message(cose.parse(intent_raw).payload)
+    message = envelope.read_stored(intent_raw)
     return message.assistant if isinstance(message, Intent) else None

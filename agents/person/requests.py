@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from intentcast.agents.errors import AgentError, Kind
 from intentcast.agents.store import cart
 from intentcast.agents.store.db import Store
-from intentcast.protocol.terms import CustomerTerms
+from intentcast.protocol import CustomerTerms
 
 DEFAULT_TERMS = CustomerTerms(purposes=["delivery", "receipt"], retention_days=90)
 """Terms an intent carries when the person set none: data for delivery and receipts only."""

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from intentcast.protocol.currencies import format_amount
-from intentcast.protocol.messages import Money
+from intentcast.protocol import Money, format_amount
 
 
 def jsonable(value: Any) -> Any:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from intentcast.agents.runtime.home import Config, HomeError, new_token, write_private
 from intentcast.agents.store.db import Store, StoreError
-from intentcast.protocol.identity import KeyPair, MasterKey
+from intentcast.protocol import KeyPair, MasterKey
 
 MASTER_SEED = "master_seed"
 VENDOR_SEED = "vendor_seed"

@@ -13,7 +13,7 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
-from intentcast.protocol.encoding import decode, encode
+from intentcast.protocol import decode, encode
 
 GENESIS = bytes(32)
 _DOMAIN = b"intentcast/audit/1"

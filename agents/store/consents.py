@@ -16,8 +16,8 @@ from typing import Any
 
 from intentcast.agents.store import audit
 from intentcast.agents.store.db import Store
+from intentcast.protocol import ConsentReceipt
 from intentcast.protocol.consent import DAY
-from intentcast.protocol.messages import ConsentReceipt
 
 _COLUMNS = ("id, agreement_id, party, fields, purposes, received_at, retain_until, state, "
             "receipt, disclosure, peer, revoked_at, deletion")

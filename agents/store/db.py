@@ -22,7 +22,7 @@ from typing import Any
 
 from intentcast.agents.store import audit
 from intentcast.agents.store.vault import Vault, VaultError, VaultParams
-from intentcast.protocol.encoding import decode, encode
+from intentcast.protocol import decode, encode
 
 MIGRATIONS: list[str] = [
     # 1: the first schema

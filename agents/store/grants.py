@@ -16,10 +16,17 @@ from dataclasses import dataclass
 from intentcast.agents.errors import AgentError, Kind
 from intentcast.agents.store import audit
 from intentcast.agents.store.db import Store
-from intentcast.protocol import cose, delegation, envelope
-from intentcast.protocol.delegation import scope_covers
-from intentcast.protocol.identity import MasterKey
-from intentcast.protocol.messages import Delegation, Intent, Scope, digest
+from intentcast.protocol import (
+    Delegation,
+    Intent,
+    MasterKey,
+    Scope,
+    cose,
+    delegation,
+    digest,
+    envelope,
+    scope_covers,
+)
 
 LINK_TTL = 60
 """Seconds a link lives: the longest a vendor that missed a revocation can be fooled."""
@@ -85,7 +92,7 @@ def live_grant(store: Store, assistant: str, now: int) -> Grant | None:
 def issue_link(store: Store, master: MasterKey, grant_: Grant, intent_raw: bytes,
                intent_nonce: bytes, *, now: int) -> bytes:
     """A fresh short link from the intent's key to the assistant, within the grant."""
-    intent = envelope.parse_message(cose.parse(intent_raw).payload)
+    intent = envelope.read_stored(intent_raw)
     assert isinstance(intent, Intent)
     if not grant_.live(now):
         raise GrantError(Kind.CONFLICT, f"grant {grant_.id} is {grant_.state(now)}")

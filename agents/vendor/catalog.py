@@ -35,10 +35,14 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from intentcast.protocol.currencies import EXPONENTS, parse_amount
-from intentcast.protocol.delegation import category_within
-from intentcast.protocol.messages import Intent
-from intentcast.protocol.terms import DataRequest, VendorTerms
+from intentcast.protocol import (
+    EXPONENTS,
+    DataRequest,
+    Intent,
+    VendorTerms,
+    category_within,
+    parse_amount,
+)
 
 _SKU = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _CATEGORY = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*(?:\.[a-z0-9]+(?:-[a-z0-9]+)*){0,7}$")

@@ -31,10 +31,19 @@ from intentcast.agents.conversation.data_wire import (
 from intentcast.agents.conversation.driver import first_frame, unix_clock
 from intentcast.agents.store import consents, credits
 from intentcast.agents.store.db import Store
-from intentcast.protocol import consent, cose, envelope, loyalty
-from intentcast.protocol.errors import ConsentError, IntentcastError, Reason
-from intentcast.protocol.identity import KeyPair
-from intentcast.protocol.messages import Agreement, ConsentReceipt, Money, digest
+from intentcast.protocol import (
+    Agreement,
+    ConsentError,
+    ConsentReceipt,
+    IntentcastError,
+    KeyPair,
+    Money,
+    Reason,
+    consent,
+    digest,
+    envelope,
+    loyalty,
+)
 
 log = logging.getLogger("intentcast.vendor_data")
 
@@ -82,7 +91,7 @@ class VendorData:
         stored = self.store.agreement(agreement_id)
         if stored is None:
             raise DataRefused(f"no agreement {agreement_id} here")
-        message = envelope.parse_message(cose.parse(stored.raw).payload)
+        message = envelope.read_stored(stored.raw)
         assert isinstance(message, Agreement)
         return message
 
@@ -165,7 +174,7 @@ class VendorData:
         held = consents.get(self.store, consent_id)
         if held is None or held.state != "active":
             raise DataRefused(f"no data held under consent {consent_id}")
-        receipt = envelope.parse_message(cose.parse(held.receipt).payload)
+        receipt = envelope.read_stored(held.receipt)
         assert isinstance(receipt, ConsentReceipt)
         if not consent.usable_for(receipt, purpose, received_at=held.received_at,
                                   now=self.now()):
@@ -182,7 +191,7 @@ class VendorData:
         now = self.now()
         due = consents.due(self.store, now)
         for held in due:
-            receipt = envelope.parse_message(cose.parse(held.receipt).payload)
+            receipt = envelope.read_stored(held.receipt)
             self._erase(held, receipt, cause="retention", now=now)
         return len(due)
 

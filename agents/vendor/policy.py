@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from intentcast.agents.vendor.catalog import Catalog, CatalogError, Item
-from intentcast.protocol.messages import Intent
+from intentcast.protocol import Intent
 
 
 @dataclass(frozen=True)

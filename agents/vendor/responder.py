@@ -24,11 +24,17 @@ from intentcast.agents.store import credits
 from intentcast.agents.store.db import Store, StoredNegotiation
 from intentcast.agents.vendor.catalog import Catalog, Item
 from intentcast.agents.vendor.policy import CounterWith, PricingPolicy, Situation
-from intentcast.protocol import cose, envelope
-from intentcast.protocol.delegation import Revocations
-from intentcast.protocol.envelope import Verified
-from intentcast.protocol.errors import IntentcastError, Reason
-from intentcast.protocol.identity import KeyPair
+from intentcast.protocol import (
+    DelegationError,
+    IntentcastError,
+    KeyPair,
+    Negotiation,
+    Revocations,
+    Role,
+    State,
+    Verified,
+    envelope,
+)
 from intentcast.protocol.messages import (
     Accept,
     Agreement,
@@ -38,17 +44,10 @@ from intentcast.protocol.messages import (
     Revocation,
     digest,
 )
-from intentcast.protocol.negotiation import Negotiation, Role, State
 
 log = logging.getLogger("intentcast.vendor")
 
 MAX_CONCURRENT_NEGOTIATIONS = 64
-DELEGATION_REASONS = frozenset(r.value for r in (
-    Reason.DELEGATION_BROKEN_CHAIN, Reason.DELEGATION_WIDENED, Reason.DELEGATION_EXPIRED,
-    Reason.DELEGATION_NOT_YET_VALID, Reason.DELEGATION_REVOKED,
-    Reason.DELEGATION_UNKNOWN_CONSTRAINT, Reason.OUT_OF_SCOPE_CATEGORY, Reason.OVER_PRICE_CAP,
-    Reason.ACTION_NOT_DELEGATED, Reason.FIELD_NOT_DELEGATED,
-))
 CONNECT_TIMEOUT = 10.0
 
 
@@ -161,7 +160,7 @@ class VendorAgent:
 
         async def refused(exc: IntentcastError) -> bool:
             log.info("offer %s: refused a message: %s", ref, exc)
-            if exc.reason.value not in DELEGATION_REASONS:
+            if not isinstance(exc, DelegationError):
                 return False  # a bad frame is dropped; the negotiation goes on
             # An assistant acted outside what the person signed: say so, and stop.
             self.on_refused({"ref": ref, "reason": exc.reason.value, "message": exc.message})
@@ -204,10 +203,8 @@ class VendorAgent:
             credits.forget(self.store, credit.digest)
 
     def _answer_counter(self, seller: Negotiation, item: Item, counter: Counter) -> bytes:
-        assert seller.first_offer is not None
-        ours = [m for m in seller.transcript[1:] if _signed_by(m, self.key.did)]
-        last = envelope.parse_message(cose.parse(ours[-1]).payload)
-        our_last = getattr(last, "price", seller.first_offer.price).amount
+        assert seller.our_last_price is not None  # we offered before anyone could counter
+        our_last = seller.our_last_price.amount
         ref = self.open.get(seller.offer_digest or b"")
         credit = credits.by_ref(self.store, ref) if ref else None
         if credit is not None and credit.state == "pending":
@@ -246,8 +243,5 @@ class VendorAgent:
 
 
 def _kind(raw: bytes) -> str:
-    return envelope.parse_message(cose.parse(raw).payload).type
+    return envelope.read_stored(raw).type
 
-
-def _signed_by(raw: bytes, did: str) -> bool:
-    return any(s.signer == did for s in cose.parse(raw).signatures)

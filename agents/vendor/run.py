@@ -23,7 +23,7 @@ from intentcast.agents.vendor.catalog import load as load_catalog
 from intentcast.agents.vendor.data import VendorData
 from intentcast.agents.vendor.policy import PricingPolicy, load_policy
 from intentcast.agents.vendor.responder import VendorAgent
-from intentcast.protocol.identity import KeyPair
+from intentcast.protocol import KeyPair
 
 
 def run_vendor(home: Path, passphrase: str, *, listen: str | None, bootstrap: list[str], mdns: bool,

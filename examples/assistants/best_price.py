@@ -8,7 +8,7 @@ from __future__ import annotations
 import trio
 
 from intentcast.agents.assistant.sdk import Assistant, IntentInfo
-from intentcast.protocol.currencies import format_amount
+from intentcast.protocol import format_amount
 
 
 class BestPrice(Assistant):

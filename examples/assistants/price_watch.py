@@ -9,7 +9,7 @@ price seen per intent, and which intents are settled, so two handlers never buy 
 from __future__ import annotations
 
 from intentcast.agents.assistant.sdk import Assistant, IntentInfo, Offer
-from intentcast.protocol.currencies import format_amount
+from intentcast.protocol import format_amount
 
 
 class PriceWatch(Assistant):

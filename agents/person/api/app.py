@@ -34,8 +34,7 @@ from intentcast.agents.person.api.fields import (
 )
 from intentcast.agents.person.requests import DEFAULT_TERMS, IntentRequest
 from intentcast.agents.store.db import StoredAgreement, StoredIntent, StoredNegotiation
-from intentcast.protocol.currencies import parse_amount
-from intentcast.protocol.terms import CustomerTerms
+from intentcast.protocol import CustomerTerms, parse_amount
 
 API_VERSION = "1"
 MAX_WAIT = 60.0

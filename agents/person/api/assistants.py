@@ -12,8 +12,7 @@ from intentcast.agents.errors import AgentError, Kind
 from intentcast.agents.person.agent import PersonAgent
 from intentcast.agents.person.api.fields import Amount, Category, Currency, FieldName, minor_units
 from intentcast.agents.store import audit, grants
-from intentcast.protocol.identity import is_did
-from intentcast.protocol.messages import Money, Scope
+from intentcast.protocol import Money, Scope, is_did
 
 AUDIT_KINDS = ("assistant_granted", "assistant_revoked", "assistant_connected",
                "assistant_action", "assistant_report", "agreement_signed")

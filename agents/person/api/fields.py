@@ -11,9 +11,7 @@ from typing import Annotated
 from pydantic import StringConstraints
 
 from intentcast.agents.errors import AgentError, Kind
-from intentcast.protocol.currencies import EXPONENTS, parse_amount
-from intentcast.protocol.messages import Category
-from intentcast.protocol.terms import FieldName
+from intentcast.protocol import EXPONENTS, Category, FieldName, parse_amount
 
 Amount = Annotated[str, StringConstraints(pattern=r"^\d{1,13}(\.\d{1,3})?$")]
 Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
