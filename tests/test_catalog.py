@@ -198,3 +198,8 @@ def test_custom_policies_load_by_name(trailhead):
 def test_bad_policies_are_explained(trailhead, spec, message):
     with pytest.raises(CatalogError, match=message):
         load_policy(spec, trailhead)
+
+
+def test_a_policy_named_by_its_old_module_path_gets_the_new_one(trailhead):
+    with pytest.raises(CatalogError, match=r"intentcast\.agents\.vendor\.policy:Concede"):
+        load_policy("agents.policy:Concede", trailhead)

@@ -181,10 +181,12 @@ def test_privacy_guard_refuses_conflicting_terms_and_tells_the_person(cluster):
     rejects = _until(lambda: _envelopes(greedy_home, "reject"), greedy)
     reason = envelope.parse_message(cose.parse(rejects[0]).payload).reason
     assert "no_profiling" in reason or "purpose" in reason
+    blast = greedy.events[0]["did"]
+    # The note follows the reject: wait for the one about this vendor, not just any note
+    # (the fair vendor's "respects your terms" note may be filed first).
     notes = _until(lambda: [r["text"] for r in client.call(
         "GET", "/v1/assistants/log", params={"intent_id": intent["id"]})
-        if r.get("report") == "note"], assistant)
-    blast = greedy.events[0]["did"]
+        if r.get("report") == "note" and blast in r["text"]], assistant)
     assert any(blast in text for text in notes)
     assert _envelopes(vendors[0][1], "reject") == []  # the fair vendor is left alone
     for proc in (assistant, *(v for v, _ in vendors), person):

@@ -220,12 +220,12 @@ class AssistantAgent:
 
     def _offer(self, session: Session) -> sdk.Offer:
         n = session.negotiation
-        first = n.first_offer
-        assert first is not None
-        table = n.on_table or first
+        first, price = n.first_offer, n.current_price
+        assert first is not None  # a session opens with an offer
+        assert price is not None
         return sdk.Offer(
             ref=session.ref, intent=_info(n.transcript[0]), vendor=n.counterparty or "",
-            sku=first.sku, title=first.title, price=table.price, terms=first.terms,
+            sku=first.sku, title=first.title, price=price, terms=first.terms,
             conflicts=tuple(n.conflicts), state=n.state.value,
             round=n.round, digest=digest(n.transcript[-1]), _agent=self,
         )

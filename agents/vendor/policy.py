@@ -82,6 +82,10 @@ class Concede:
 def load_policy(spec: str, catalog: Catalog) -> PricingPolicy:
     """Import `module:ClassName` and build it with the catalog."""
     module_name, _, class_name = spec.partition(":")
+    if module_name.startswith("agents."):  # catalogs written before the package moved
+        raise CatalogError(f"policy {spec}: the built-in policies are in "
+                           "intentcast.agents.vendor.policy now (e.g. "
+                           "intentcast.agents.vendor.policy:Concede)")
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
