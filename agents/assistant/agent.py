@@ -73,7 +73,6 @@ class AssistantAgent:
         # The person's master key is not ours to hold: this agent only ever negotiates.
         self.store = store
         self.network = network
-        self.clock = clock
         self.now = unix_clock(clock)
         self.buyer = Buyer(store, self, clock=clock, step_timeout=step_timeout)
         self.refuses_conflicts = False
@@ -251,7 +250,6 @@ class AssistantAgent:
 
 
 def _info(intent_raw: bytes) -> sdk.IntentInfo:
-
     intent = envelope.read_stored(intent_raw)
     assert isinstance(intent, Intent)
     return sdk.IntentInfo(
@@ -259,5 +257,3 @@ def _info(intent_raw: bytes) -> sdk.IntentInfo:
         max_price=intent.constraints.max_price, quantity=intent.constraints.quantity,
         expires_at=intent.expires_at, terms=intent.terms, disclosed=dict(intent.disclosed),
     )
-
-

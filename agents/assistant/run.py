@@ -25,7 +25,7 @@ from intentcast.agents.net.network import NodeNetwork
 from intentcast.agents.net.node import Node
 from intentcast.agents.runtime import home as homes
 from intentcast.agents.runtime.process import announce, until_signalled
-from intentcast.agents.runtime.setup import ASSISTANT_SEED, open_store, secret
+from intentcast.agents.runtime.setup import ASSISTANT_SEED, Passphrase, open_store, secret
 from intentcast.protocol import Delegation, IntentcastError, KeyPair, Scope, cose, envelope
 
 _SPEC = re.compile(r"^(?P<module>[\w./-]+?)(?P<py>\.py)?:(?P<name>[A-Za-z_]\w*)$")
@@ -83,8 +83,8 @@ def load_grant_file(path: Path, key: KeyPair) -> tuple[bytes, Scope, str, list[s
     return grant, message.scope, peer_id, addrs[:8]
 
 
-def run_assistant(home: Path, passphrase: str, spec: str, delegation: Path, *, listen: str | None,
-                  bootstrap: list[str], mdns: bool) -> int:
+def run_assistant(home: Path, passphrase: Passphrase, spec: str, delegation: Path, *,
+                  listen: str | None, bootstrap: list[str], mdns: bool) -> int:
     config = homes.load_config(home)
     if config.role != "assistant":
         raise homes.HomeError(f"{home} is a {config.role} home; make one with "

@@ -64,11 +64,9 @@ def add_commands(sub: Any, common: argparse.ArgumentParser, network: argparse.Ar
 def run(args: argparse.Namespace, home: Path) -> int:
     action = args.action
     if action == "init":
-        from intentcast.agents.runtime.setup import init
+        from intentcast.agents.runtime.setup import ensure_new, init
 
-        if (home / "store.sqlite").exists():
-            raise homes.HomeError(f"{home} is already initialised; use another --home to "
-                                  "start afresh")
+        ensure_new(home)
         config = homes.Config(role="assistant", listen=args.listen or "/ip4/127.0.0.1/tcp/0",
                               bootstrap=tuple(args.bootstrap), mdns=args.mdns)
         did = init(home, config, read_passphrase(confirm=True), fast_kdf=args.insecure_fast_kdf)
@@ -79,8 +77,9 @@ def run(args: argparse.Namespace, home: Path) -> int:
     if action == "run":
         from intentcast.agents.assistant.run import run_assistant
 
-        return run_assistant(home, read_passphrase(confirm=False), args.spec, args.delegation,
-                             listen=args.listen, bootstrap=args.bootstrap, mdns=args.mdns)
+        return run_assistant(home, lambda: read_passphrase(confirm=False), args.spec,
+                             args.delegation, listen=args.listen, bootstrap=args.bootstrap,
+                             mdns=args.mdns)
     client = connect(home)
     try:
         result, show = _call(args, home, client.call)

@@ -8,14 +8,12 @@ from pathlib import Path
 
 from intentcast.agents.cli.passphrase import read_passphrase
 from intentcast.agents.runtime import home as homes
-from intentcast.agents.runtime.setup import init
+from intentcast.agents.runtime.setup import ensure_new, init
 from intentcast.agents.vendor.catalog import load as load_catalog
 
 
 def init_home(args: argparse.Namespace, home: Path, *, role: str) -> int:
-    if (home / "store.sqlite").exists():
-        raise homes.HomeError(f"{home} is already initialised; use another --home to start "
-                              "afresh")
+    ensure_new(home)
     config = homes.Config(
         role=role, listen=args.listen or "/ip4/127.0.0.1/tcp/0",
         bootstrap=tuple(args.bootstrap), mdns=args.mdns,

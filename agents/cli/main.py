@@ -140,7 +140,7 @@ def _run(args: argparse.Namespace, home: Path) -> int:
     if command == "daemon":
         from intentcast.agents.person.daemon import run_person
 
-        return run_person(home, read_passphrase(confirm=False), listen=args.listen,
+        return run_person(home, lambda: read_passphrase(confirm=False), listen=args.listen,
                           bootstrap=args.bootstrap, mdns=args.mdns, api_port=args.api_port,
                           step_timeout=args.step_timeout)
     if command == "assistant":
@@ -154,7 +154,7 @@ def _run(args: argparse.Namespace, home: Path) -> int:
             return vendor.data(args, home)
         from intentcast.agents.vendor.run import run_vendor
 
-        return run_vendor(home, read_passphrase(confirm=False), listen=args.listen,
+        return run_vendor(home, lambda: read_passphrase(confirm=False), listen=args.listen,
                           bootstrap=args.bootstrap, mdns=args.mdns, catalog=args.catalog,
                           as_json=args.json)
     return person_cmds.run(args, home)

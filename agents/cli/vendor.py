@@ -21,7 +21,7 @@ def data(args: argparse.Namespace, home: Path) -> int:
     if role != "vendor":
         hint = "; `intentcast consent list` shows what you disclosed" if role == "person" else ""
         raise homes.HomeError(f"{home} is a {role} home, not a vendor's{hint}")
-    store = open_store(home, read_passphrase(confirm=False))
+    store = open_store(home, lambda: read_passphrase(confirm=False))
     try:
         if args.consent is None:
             rows: list[dict[str, Any]] = [

@@ -132,7 +132,7 @@ class Buyer:
         with self.store.transaction() as db:
             audit.append(db, at=self.now(), kind="offer_accepted", data={
                 "ref": ref, "intent_id": n.intent.id, "vendor": n.counterparty or "",
-                "price": n.on_table.price.model_dump() if n.on_table else {},
+                "price": n.current_price.model_dump() if n.current_price else {},
             })
         await self.send(session, raw)
         await self._await_change(session, lambda: not n.is_open)
@@ -283,15 +283,14 @@ class Buyer:
     def _save(self, session: Session, *, state: str | None = None, note: str | None = None
               ) -> None:
         n = session.negotiation
-        table = n.on_table or n.first_offer
-        assert n.first_offer is not None
-        assert table is not None
+        price = n.current_price
+        assert n.first_offer is not None  # a session opens with an offer
+        assert price is not None
         previous = self.store.negotiation(session.ref)
         self.store.save_negotiation(StoredNegotiation(
             ref=session.ref, intent_id=n.intent.id, counterparty=n.counterparty or "",
             state=state or n.state.value, sku=n.first_offer.sku, title=n.first_offer.title,
-            price_minor=(n.accepted.price if n.accepted else table.price).amount,
-            currency=table.price.currency,
+            price_minor=price.amount, currency=price.currency,
             note=note if note is not None else (previous.note if previous else ""),
             updated_at=self.now(),
         ))
@@ -301,5 +300,3 @@ class Buyer:
         stored = self.store.negotiation(ref)
         assert stored is not None
         return stored
-
-

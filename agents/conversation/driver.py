@@ -53,8 +53,8 @@ class Conversation:
             with trio.move_on_after(max(MIN_WAIT, n.deadline - self.now())) as waiting:
                 data = await self.channel.receive()
             if data is None:
-                self.timed_out, self.peer_closed = waiting.cancelled_caught, \
-                    not waiting.cancelled_caught
+                self.timed_out = waiting.cancelled_caught
+                self.peer_closed = not self.timed_out
                 n.expire(now=max(self.now(), n.deadline))
                 return None
             try:

@@ -133,4 +133,3 @@ def _offers(demo: Demo) -> list[dict[str, Any]]:
             offers.append({"vendor": vendor, "price_minor": price.amount,
                            "currency": price.currency})
     return offers
-

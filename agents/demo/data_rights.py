@@ -199,4 +199,3 @@ def _walk(value: Any, found: set[str], key: str = "") -> None:
         found.add(value)
     elif isinstance(value, bytes) and len(value) == 32:
         found.add(value.hex())
-

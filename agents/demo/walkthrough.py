@@ -18,23 +18,21 @@ from pathlib import Path
 
 from intentcast.agents.runtime.render import money, short_did
 from intentcast.protocol import (
+    Agreement,
+    Constraints,
     CustomerTerms,
     DataRequest,
+    Intent,
     KeyPair,
+    Location,
     MasterKey,
+    Money,
     Negotiation,
+    ReplyTo,
     Role,
     VendorTerms,
     check_terms,
     envelope,
-)
-from intentcast.protocol.messages import (
-    Agreement,
-    Constraints,
-    Intent,
-    Location,
-    Money,
-    ReplyTo,
     new_id,
 )
 

@@ -28,19 +28,23 @@ from intentcast.agents.person.data import PersonData
 from intentcast.agents.person.desk import Desk
 from intentcast.agents.person.requests import IntentRequest
 from intentcast.agents.store.db import Store, StoredAgreement, StoredIntent, StoredNegotiation
-from intentcast.protocol import KeyPair, MasterKey, Negotiation, State, Verified, envelope
-from intentcast.protocol.messages import (
+from intentcast.protocol import (
     Constraints,
     Intent,
+    KeyPair,
     Location,
+    MasterKey,
     Money,
+    Negotiation,
     ReplyTo,
+    State,
+    Verified,
     digest,
+    envelope,
     new_id,
 )
 
 log = logging.getLogger("intentcast.person")
-
 
 
 class Network(Protocol):
@@ -61,7 +65,6 @@ class PersonAgent:
         self.data = data
         self.master = master
         self.network = network
-        self.clock = clock
         self.now = unix_clock(clock)
         self.buyer = Buyer(store, self, clock=clock, step_timeout=step_timeout)
         self.refuses_conflicts = True
@@ -160,7 +163,6 @@ class PersonAgent:
                                         n.intent.id, n.offer_digest)
         return credit.value
 
-
     async def counter(self, ref: str, price: int, note: str | None = None) -> StoredNegotiation:
         return await self.buyer.counter(ref, price, note)
 
@@ -194,10 +196,10 @@ class PersonAgent:
 
     async def agreed(self, session: Session, raw: bytes) -> None:
         """Disclose what the agreement requests, sealed to the vendor."""
-        agreement = envelope.open(raw, now=self.now()).message
-        if self.data is not None:
-            self.data.settle(session.ref)
-            try:
-                await self.data.after_agreement(raw, session.channel.remote_peer_id)
-            except Exception as exc:  # the deal stands; the disclosure can be retried
-                log.warning("disclosure for %s failed: %s", agreement.id, exc)
+        if self.data is None:
+            return
+        self.data.settle(session.ref)
+        try:
+            await self.data.after_agreement(raw, session.channel.remote_peer_id)
+        except Exception as exc:  # the deal stands; the disclosure can be retried
+            log.warning("disclosure for %s failed: %s", envelope.read_stored(raw).id, exc)

@@ -27,7 +27,7 @@ from intentcast.agents.person.data import PersonData
 from intentcast.agents.person.desk import Desk
 from intentcast.agents.runtime import home as homes
 from intentcast.agents.runtime.process import announce, until_signalled
-from intentcast.agents.runtime.setup import HOST_SEED, MASTER_SEED, open_store, secret
+from intentcast.agents.runtime.setup import HOST_SEED, MASTER_SEED, Passphrase, open_store, secret
 from intentcast.agents.store.db import Store
 from intentcast.protocol import MasterKey
 
@@ -37,8 +37,8 @@ def _status(node: Node) -> dict[str, Any]:
             "topics": node.topics(), "dropped": dict(node.dropped)}
 
 
-def run_person(home: Path, passphrase: str, *, listen: str | None, bootstrap: list[str], mdns: bool,
-               api_port: int | None, step_timeout: float = STEP_TIMEOUT) -> int:
+def run_person(home: Path, passphrase: Passphrase, *, listen: str | None, bootstrap: list[str],
+               mdns: bool, api_port: int | None, step_timeout: float = STEP_TIMEOUT) -> int:
     config = homes.load_config(home)
     if config.role != "person":
         raise homes.HomeError(f"{home} is a {config.role} home; use `intentcast vendor run`")
@@ -91,5 +91,3 @@ async def _person_main(home: Path, store: Store, config: homes.Config, token: st
             await until_signalled()
             stop.set()
             nursery.cancel_scope.deadline = trio.current_time() + 5
-
-

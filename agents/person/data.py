@@ -65,7 +65,6 @@ class PersonData:
         self.store = store
         self.master = master
         self.network = network
-        self.clock = clock
         self.now = unix_clock(clock)
         self.deadline = deadline
 

@@ -79,7 +79,6 @@ class Desk:
         self.store = store
         self.master = master
         self.network = network
-        self.clock = clock
         self.now = unix_clock(clock)
         self.connected: dict[str, Connection] = {}
         self._warned: set[str] = set()

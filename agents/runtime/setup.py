@@ -9,12 +9,16 @@ and never written anywhere in the clear.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from intentcast.agents.runtime.home import Config, HomeError, new_token, write_private
 from intentcast.agents.store.db import Store, StoreError
 from intentcast.protocol import KeyPair, MasterKey
 
+Passphrase = Callable[[], str]
+"""Where the passphrase comes from (the CLI: $INTENTCAST_PASSPHRASE or the terminal), asked
+only once a home has been found usable, so that a wrong --home is told before a prompt."""
 MASTER_SEED = "master_seed"
 VENDOR_SEED = "vendor_seed"
 HOST_SEED = "host_seed"
@@ -23,25 +27,30 @@ ASSISTANT_SEED = "assistant_seed"
 person's daemon recognises it from the Noise handshake."""
 
 
-def open_store(home: Path, passphrase: str) -> Store:
-    """The home's store, unlocked with `passphrase`."""
+def open_store(home: Path, passphrase: Passphrase) -> Store:
+    """The home's store, unlocked with the passphrase, asked for once the store is found."""
     path = home / "store.sqlite"
     if not path.exists():
         raise HomeError(f"{home} is not initialised: run `intentcast init` first")
     store = Store(path)
     try:
-        store.unlock(passphrase)
+        store.unlock(passphrase())
     except Exception:
         store.close()
         raise
     return store
 
 
+def ensure_new(home: Path) -> None:
+    """Refuse a home that already has a store (callers check before asking a passphrase)."""
+    if (home / "store.sqlite").exists():
+        raise HomeError(f"{home} is already initialised; use another --home to start afresh")
+
+
 def init(home: Path, config: Config, passphrase: str, *, fast_kdf: bool = False) -> str:
     """Create `home`, its secrets sealed under `passphrase`; return the DID people and
     vendors will know it by. A vendor's catalog is the caller's to check first."""
-    if (home / "store.sqlite").exists():
-        raise HomeError(f"{home} is already initialised; use another --home to start afresh")
+    ensure_new(home)
     home.mkdir(parents=True, exist_ok=True, mode=0o700)
     store = Store(home / "store.sqlite")
     try:

@@ -156,5 +156,3 @@ def _grant(id_: str, assistant: str, created_at: int, expires_at: int, revoked_a
            raw: bytes) -> Grant:
     message = _delegation(bytes(raw))
     return Grant(id_, assistant, message.scope, created_at, expires_at, revoked_at, bytes(raw))
-
-

@@ -64,7 +64,6 @@ class VendorData:
         self.loyalty_percent = loyalty_percent
         self.offer_open = offer_open
         """The ref of our negotiation whose offer has this digest, if it is still open."""
-        self.clock = clock
         self.now = unix_clock(clock)
         self.on_event = on_event
 

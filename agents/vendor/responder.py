@@ -25,24 +25,22 @@ from intentcast.agents.store.db import Store, StoredNegotiation
 from intentcast.agents.vendor.catalog import Catalog, Item
 from intentcast.agents.vendor.policy import CounterWith, PricingPolicy, Situation
 from intentcast.protocol import (
+    Accept,
+    Agreement,
+    Counter,
     DelegationError,
+    Intent,
     IntentcastError,
     KeyPair,
+    Money,
     Negotiation,
+    Revocation,
     Revocations,
     Role,
     State,
     Verified,
-    envelope,
-)
-from intentcast.protocol.messages import (
-    Accept,
-    Agreement,
-    Counter,
-    Intent,
-    Money,
-    Revocation,
     digest,
+    envelope,
 )
 
 log = logging.getLogger("intentcast.vendor")
@@ -233,15 +231,14 @@ class VendorAgent:
                                    counterparty=n.intent_signer)
 
     def _save(self, ref: str, n: Negotiation, item: Item) -> None:
-        table = n.accepted or n.on_table or n.first_offer
-        assert table is not None
+        price = n.current_price
+        assert price is not None  # saved only once our offer is on the table
         self.store.save_negotiation(StoredNegotiation(
             ref=ref, intent_id=n.intent.id, counterparty=n.intent_signer, state=n.state.value,
-            sku=item.sku, title=item.title, price_minor=table.price.amount,
-            currency=table.price.currency, note="", updated_at=self.now(),
+            sku=item.sku, title=item.title, price_minor=price.amount,
+            currency=price.currency, note="", updated_at=self.now(),
         ))
 
 
 def _kind(raw: bytes) -> str:
     return envelope.read_stored(raw).type
-

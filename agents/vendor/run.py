@@ -16,7 +16,7 @@ from intentcast.agents.net.network import NodeNetwork
 from intentcast.agents.net.node import DATA_PROTOCOL, Delivery, Node
 from intentcast.agents.runtime import home as homes
 from intentcast.agents.runtime.process import announce, until_signalled
-from intentcast.agents.runtime.setup import HOST_SEED, VENDOR_SEED, open_store, secret
+from intentcast.agents.runtime.setup import HOST_SEED, VENDOR_SEED, Passphrase, open_store, secret
 from intentcast.agents.store.db import Store
 from intentcast.agents.vendor.catalog import Catalog
 from intentcast.agents.vendor.catalog import load as load_catalog
@@ -26,8 +26,8 @@ from intentcast.agents.vendor.responder import VendorAgent
 from intentcast.protocol import KeyPair
 
 
-def run_vendor(home: Path, passphrase: str, *, listen: str | None, bootstrap: list[str], mdns: bool,
-               catalog: Path | None, as_json: bool) -> int:
+def run_vendor(home: Path, passphrase: Passphrase, *, listen: str | None, bootstrap: list[str],
+               mdns: bool, catalog: Path | None, as_json: bool) -> int:
     config = homes.load_config(home)
     if config.role != "vendor":
         raise homes.HomeError(f"{home} is a {config.role} home; use `intentcast daemon`")
@@ -84,5 +84,3 @@ async def _learn_revocations(revocations: AsyncIterator[Delivery], agent: Vendor
         if agent.learn_revocation(verified):
             announce({"event": "revocation", "digest": verified.digest.hex(),
                        "signer": verified.signer})
-
-
