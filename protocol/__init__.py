@@ -6,7 +6,8 @@ What a developer may import is listed here, in groups; everything else is intern
 - messages: every message type, the values inside them, `digest`, `new_id`
 - terms: the person's and the vendor's terms, `check_terms` and its `Conflict`
 - money: `parse_amount`, `format_amount`, `EXPONENTS` (minor units per currency)
-- negotiation: `Negotiation` (the state machine), `Role`, `State`
+- negotiation: `Negotiation` (the state machine), `Role`, `State`; `acknowledge` and
+  `check_ack` for the acknowledgement that closes a deal
 - delegation: `issue_delegation`, `revoke_delegation`, `verify_chain`, `authorise`,
   `Authority`, `Revocations`, `category_within`, `scope_covers`
 - identity and encoding: `KeyPair`, `MasterKey`, did:key helpers, `encode`, `decode`
@@ -25,6 +26,7 @@ from .delegation import (
 )
 from .delegation import issue as issue_delegation
 from .delegation import revoke as revoke_delegation
+from .delivery import acknowledge, check_ack
 from .encoding import decode, encode
 from .envelope import ReplayGuard, Verified, countersign, read_stored, seal
 from .envelope import open as open_envelope
@@ -43,7 +45,9 @@ from .errors import (
 )
 from .identity import KeyPair, MasterKey, did_from_public_key, is_did, public_key_from_did
 from .messages import (
+    MAX_LIFETIME,
     Accept,
+    Ack,
     Agreement,
     Category,
     ConsentReceipt,
@@ -76,7 +80,9 @@ from .terms import check as check_terms
 __all__ = [
     "EXPONENTS",
     "MAX_ENVELOPE_SIZE",
+    "MAX_LIFETIME",
     "Accept",
+    "Ack",
     "Agreement",
     "Authority",
     "Category",
@@ -124,8 +130,10 @@ __all__ = [
     "VendorTerms",
     "Verified",
     "Withdraw",
+    "acknowledge",
     "authorise",
     "category_within",
+    "check_ack",
     "check_terms",
     "countersign",
     "decode",

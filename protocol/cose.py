@@ -1,11 +1,17 @@
 """COSE_Sign1 (tag 18) and COSE_Sign (tag 98) with EdDSA, per RFC 9052.
 
-We emit tagged structures whose protected header is `{1: -8, 4: kid}`, with the
-kid the UTF-8 bytes of the signer's `did:key`, so an envelope verifies with
-nothing but itself. We accept what any correct COSE implementation emits:
-tagged or untagged, kid protected or unprotected, header maps in any key order.
-We refuse what RFC 9052 says to refuse: a label in both buckets, an algorithm
-outside the protected bucket, a critical header (label 2) we do not understand.
+Two readers, strict where the format is ours and liberal where the standard is:
+
+- `parse` / `verify` read an intentcast envelope (spec §4.1): tagged, every
+  signer's protected header exactly `{1: -8, 4: kid}` with the kid the UTF-8
+  bytes of the signer's `did:key`, empty unprotected headers, 64-byte
+  signatures, and the whole envelope in deterministic CBOR. So one signed
+  message has exactly one byte form and one digest, whichever node relays it.
+- `verify_sign1(data, public_key)` verifies any correct COSE_Sign1 under a key
+  the caller already knows (tagged or untagged, any kid or none, headers in any
+  order, content type), as RFC 9052 allows; it refuses what the RFC says to
+  refuse: a label in both buckets, an algorithm that is not protected EdDSA, a
+  critical header it does not understand, a detached payload.
 """
 
 from __future__ import annotations
@@ -24,11 +30,16 @@ TAG_SIGN1 = 18
 TAG_SIGN = 98
 ALG = 1
 CRIT = 2
+CONTENT_TYPE = 3
 KID = 4
 EDDSA = -8
 MAX_ENVELOPE_SIZE = 64 * 1024
 MAX_SIGNERS = 8
-_UNDERSTOOD = frozenset({ALG, KID, 3})  # 3 is content type, which we only carry
+SIGNATURE_SIZE = 64
+_PROFILE_LABELS = frozenset({ALG, KID})
+"""The labels an intentcast signer's protected header holds, and the only ones."""
+_UNDERSTOOD = frozenset({ALG, CONTENT_TYPE, KID})
+"""Labels `verify_sign1` understands when another implementation marks them critical."""
 
 
 @dataclass(frozen=True)
@@ -50,13 +61,8 @@ class Signed:
     multi: bool
 
 
-def _protected_header(kid: str, extra: dict[int, Any] | None) -> bytes:
-    header: dict[int, Any] = {ALG: EDDSA, KID: kid.encode("utf-8")}
-    for label, value in (extra or {}).items():
-        if label in header:
-            raise EnvelopeError(Reason.BAD_STRUCTURE, f"header label {label} is set by intentcast")
-        header[label] = value
-    return encode(header)
+def _protected_header(kid: str) -> bytes:
+    return encode({ALG: EDDSA, KID: kid.encode("utf-8")})
 
 
 # Sig_structures hold only text and byte strings, which have one encoding:
@@ -69,23 +75,17 @@ def _sig_structure(body_protected: bytes, sign_protected: bytes, payload: bytes)
     return bytes(cbor2.dumps(["Signature", body_protected, sign_protected, b"", payload]))
 
 
-def sign1(
-    payload: bytes,
-    seed: bytes,
-    *,
-    protected: dict[int, Any] | None = None,
-    unprotected: dict[int, Any] | None = None,
-) -> bytes:
+def sign1(payload: bytes, seed: bytes) -> bytes:
     """A tagged COSE_Sign1 over `payload` made with the Ed25519 key from `seed`."""
     key = KeyPair(seed)
-    prot = _protected_header(key.did, protected)
+    prot = _protected_header(key.did)
     signature = key.sign(_sig_structure1(prot, payload))
-    return encode(cbor2.CBORTag(TAG_SIGN1, [prot, dict(unprotected or {}), payload, signature]))
+    return bytes(cbor2.dumps(cbor2.CBORTag(TAG_SIGN1, [prot, {}, payload, signature])))
 
 
 def sign_multi(payload: bytes, seed: bytes) -> bytes:
     """A tagged COSE_Sign over `payload` carrying one signature, by `seed`'s key."""
-    return _with_signature(b"", payload, (), seed)
+    return _with_signature(payload, (), seed)
 
 
 def add_signature(data: bytes, seed: bytes) -> bytes:
@@ -93,72 +93,42 @@ def add_signature(data: bytes, seed: bytes) -> bytes:
     signed = verify(data)
     if not signed.multi:
         raise EnvelopeError(Reason.BAD_STRUCTURE, "only a COSE_Sign takes more signatures")
-    return _with_signature(signed.body_protected, signed.payload, signed.signatures, seed)
+    return _with_signature(signed.payload, signed.signatures, seed)
 
 
-def _with_signature(
-    body_protected: bytes, payload: bytes, existing: tuple[Signature, ...], seed: bytes
-) -> bytes:
+def _with_signature(payload: bytes, existing: tuple[Signature, ...], seed: bytes) -> bytes:
     key = KeyPair(seed)
     if any(s.signer == key.did for s in existing):
         raise EnvelopeError(Reason.BAD_STRUCTURE, "this key has signed already")
     if len(existing) >= MAX_SIGNERS:
         raise EnvelopeError(Reason.BAD_STRUCTURE, f"at most {MAX_SIGNERS} signatures")
-    prot = _protected_header(key.did, None)
-    sig = key.sign(_sig_structure(body_protected, prot, payload))
+    prot = _protected_header(key.did)
+    sig = key.sign(_sig_structure(b"", prot, payload))
     entries = [[s.protected, {}, s.signature] for s in existing] + [[prot, {}, sig]]
-    return encode(cbor2.CBORTag(TAG_SIGN, [body_protected, {}, payload, entries]))
+    return bytes(cbor2.dumps(cbor2.CBORTag(TAG_SIGN, [b"", {}, payload, entries])))
 
 
-def _header_map(protected: Any, unprotected: Any) -> tuple[dict[Any, Any], dict[Any, Any]]:
-    if not isinstance(protected, bytes) or not isinstance(unprotected, dict):
-        raise EnvelopeError(Reason.BAD_STRUCTURE, "headers must be a bstr and a map")
-    try:
-        prot = loads_wellformed(protected, allow_tags=False) if protected else {}
-    except EncodingError as exc:
-        raise EnvelopeError(Reason.BAD_STRUCTURE, f"protected header: {exc.message}") from exc
-    if not isinstance(prot, dict):
-        raise EnvelopeError(Reason.BAD_STRUCTURE, "the protected header is not a map")
-    if set(prot) & set(unprotected):
-        raise EnvelopeError(Reason.BAD_STRUCTURE, "a header label is both protected and not")
-    return prot, unprotected
+# -- the intentcast profile (strict) ------------------------------------------------------
 
 
-def _signer(protected: Any, unprotected: Any) -> str:
-    if isinstance(protected, bytes) and unprotected == {}:
-        return _signer_of_protected(protected)  # the common case: everything protected
-    return _signer_uncached(protected, unprotected)
+def _signer_of(protected: Any) -> str:
+    if type(protected) is not bytes:  # checked before the cache, which hashes its argument
+        raise EnvelopeError(Reason.BAD_STRUCTURE, "a protected header is a byte string")
+    return _profile_header(protected)[0]
 
 
 @functools.lru_cache(maxsize=4096)
-def _signer_of_protected(protected: bytes) -> str:
-    # A signer's protected header is the same bytes in every message it signs.
-    return _signer_uncached(protected, {})
+def _profile_header(protected: bytes) -> tuple[str, Any]:
+    """The DID a profile header names and its algorithm, after the structure checks of
+    spec §4.1 (the algorithm is checked later, by `_check_algorithm`).
 
-
-def _signer_uncached(protected: Any, unprotected: Any) -> str:
-    prot, did = _structure(protected, unprotected)
-    if prot.get(ALG) != EDDSA:
-        why = "in the unprotected header" if ALG in unprotected else f"{prot.get(ALG)!r}"
-        raise EnvelopeError(Reason.BAD_ALGORITHM, f"algorithm must be EdDSA (-8), got {why}")
-    unknown = [c for c in prot.get(CRIT, ()) if c not in _UNDERSTOOD]
-    if unknown:
-        raise EnvelopeError(Reason.UNKNOWN_CRITICAL_HEADER, f"critical headers {unknown}")
-    return did
-
-
-def _structure(protected: Any, unprotected: Any) -> tuple[dict[Any, Any], str]:
-    """The structure checks of one signer's headers, which come before the algorithm's."""
-    prot, unprot = _header_map(protected, unprotected)
-    extra = set(unprot) - {KID, ALG}  # ALG is reported as an algorithm fault, just after
+    Cached: a signer's protected header is the same bytes in every message it signs."""
+    header = _decode_header(protected)
+    extra = sorted(set(header) - _PROFILE_LABELS, key=str)
     if extra:
-        # Our profile leaves only the kid unprotected (RFC 9052 puts crit in the
-        # protected bucket); anything else unprotected could be changed unseen.
-        raise EnvelopeError(Reason.BAD_STRUCTURE, f"unprotected header labels {sorted(extra)}")
-    crit = prot.get(CRIT)
-    if crit is not None and (not isinstance(crit, list) or not crit):
-        raise EnvelopeError(Reason.BAD_STRUCTURE, "crit must be a non-empty array")
-    kid = prot.get(KID, unprot.get(KID))
+        raise EnvelopeError(Reason.BAD_STRUCTURE, f"the protected header holds only alg (1) and "
+                            f"kid (4), not {extra}")
+    kid = header.get(KID)
     if not isinstance(kid, bytes):
         raise EnvelopeError(Reason.BAD_STRUCTURE, "no key id (label 4) naming the signer")
     try:
@@ -166,54 +136,104 @@ def _structure(protected: Any, unprotected: Any) -> tuple[dict[Any, Any], str]:
         public_key_from_did(did)
     except (UnicodeDecodeError, DidError) as exc:
         raise EnvelopeError(Reason.BAD_STRUCTURE, "the key id is not a did:key") from exc
-    return prot, did
+    if encode(header) != protected:
+        raise EnvelopeError(Reason.NOT_DETERMINISTIC,
+                            "the protected header is not in deterministic CBOR")
+    return did, header.get(ALG)
 
 
-def parse(data: bytes) -> Signed:
-    """Structure and algorithm checks of a COSE_Sign1 or COSE_Sign; no signature check."""
+def _check_algorithm(protected: bytes) -> None:
+    alg = _profile_header(protected)[1]  # cached: `_signer_of` read this header already
+    if alg != EDDSA:
+        raise EnvelopeError(Reason.BAD_ALGORITHM, f"algorithm must be EdDSA (-8), got {alg!r}")
+
+
+def _decode_header(protected: Any) -> dict[Any, Any]:
+    if not isinstance(protected, bytes):
+        raise EnvelopeError(Reason.BAD_STRUCTURE, "a protected header is a byte string")
+    try:
+        header = loads_wellformed(protected, allow_tags=False) if protected else {}
+    except EncodingError as exc:
+        raise EnvelopeError(Reason.BAD_STRUCTURE, f"protected header: {exc.message}") from exc
+    if not isinstance(header, dict):
+        raise EnvelopeError(Reason.BAD_STRUCTURE, "the protected header is not a map")
+    return header
+
+
+def _signature_entry(entry: Any) -> tuple[bytes, bytes]:
+    if not isinstance(entry, list) or len(entry) != 3:
+        raise EnvelopeError(Reason.BAD_STRUCTURE, "a COSE_Signature is [prot, unprot, sig]")
+    protected, unprotected, signature = entry
+    _check_empty(unprotected)
+    _check_signature_bytes(signature)
+    return protected, signature
+
+
+def _check_empty(unprotected: Any) -> None:
+    if unprotected != {} or not isinstance(unprotected, dict):
+        raise EnvelopeError(Reason.BAD_STRUCTURE, "an intentcast unprotected header is empty")
+
+
+def _check_signature_bytes(signature: Any) -> None:
+    if not isinstance(signature, bytes) or len(signature) != SIGNATURE_SIZE:
+        raise EnvelopeError(Reason.BAD_STRUCTURE, "a signature is a 64-byte string")
+
+
+def _check_size(data: bytes) -> None:
     if len(data) > MAX_ENVELOPE_SIZE:
         raise EnvelopeError(
             Reason.TOO_LARGE, f"{len(data)} bytes is over the {MAX_ENVELOPE_SIZE}-byte limit"
         )
+
+
+def _load(data: bytes) -> Any:
     try:
-        obj = loads_wellformed(data, max_size=MAX_ENVELOPE_SIZE, allow_tags=True)
+        return loads_wellformed(data, max_size=MAX_ENVELOPE_SIZE, allow_tags=True)
     except EncodingError as exc:
         raise EnvelopeError(exc.reason, exc.message) from exc
-    if not data.startswith((b"\xd2", b"\xd8\x62", b"\x84")):
-        # Checked on the bytes: cbor2 silently drops some outer tags (55799, 28), which
-        # would let one signed message travel under several digests.
-        raise EnvelopeError(Reason.BAD_STRUCTURE, "an envelope is a COSE_Sign1 (tag 18), a "
-                            "COSE_Sign (tag 98) or an untagged COSE array")
-    tag: int | None = None
-    if isinstance(obj, cbor2.CBORTag):
-        tag, obj = obj.tag, obj.value
-        if tag not in (TAG_SIGN1, TAG_SIGN):
-            raise EnvelopeError(Reason.BAD_STRUCTURE, f"tag {tag} is not COSE_Sign1 or COSE_Sign")
-    if not isinstance(obj, list) or len(obj) != 4:
+
+
+def parse(data: bytes) -> Signed:
+    """The structure and algorithm checks of an intentcast envelope; no signature check."""
+    _check_size(data)
+    obj = _load(data)
+    # Checked on the bytes: cbor2 silently drops some outer tags (55799, 28).
+    if not data.startswith((b"\xd2", b"\xd8\x62")) or not isinstance(obj, cbor2.CBORTag) \
+            or obj.tag not in (TAG_SIGN1, TAG_SIGN):
+        raise EnvelopeError(Reason.BAD_STRUCTURE, "an envelope is a tagged COSE_Sign1 (tag 18) "
+                            "or COSE_Sign (tag 98)")
+    body = obj.value
+    if not isinstance(body, list) or len(body) != 4:
         raise EnvelopeError(Reason.BAD_STRUCTURE, "a COSE signed message is an array of four")
-    protected, unprotected, payload, last = obj
+    protected, unprotected, payload, last = body
+    _check_empty(unprotected)
     if not isinstance(payload, bytes):
         raise EnvelopeError(Reason.BAD_STRUCTURE, "the payload must be attached as a bstr")
-    if tag == TAG_SIGN1 or (tag is None and isinstance(last, bytes)):
-        if not isinstance(last, bytes):
-            raise EnvelopeError(Reason.BAD_STRUCTURE, "the signature must be a bstr")
-        signer = _signer(protected, unprotected)
-        return Signed(protected, payload, (Signature(protected, signer, last),), multi=False)
-    _header_map(protected, unprotected)
-    if not isinstance(last, list) or not 1 <= len(last) <= MAX_SIGNERS:
-        raise EnvelopeError(Reason.BAD_STRUCTURE, f"COSE_Sign needs 1 to {MAX_SIGNERS} signatures")
-    for entry in last:  # every signature's structure before any signature's algorithm
-        if not isinstance(entry, list) or len(entry) != 3 or not isinstance(entry[2], bytes):
-            raise EnvelopeError(Reason.BAD_STRUCTURE, "a COSE_Signature is [prot, unprot, sig]")
-        _structure(entry[0], entry[1])
-    sigs = [Signature(entry[0], _signer(entry[0], entry[1]), entry[2]) for entry in last]
-    if len({s.signer for s in sigs}) != len(sigs):
+    if obj.tag == TAG_SIGN1:
+        _check_signature_bytes(last)
+        entries = [(protected, last)]
+    else:
+        if protected != b"":
+            raise EnvelopeError(Reason.BAD_STRUCTURE, "a COSE_Sign's body header is empty")
+        if not isinstance(last, list) or not 1 <= len(last) <= MAX_SIGNERS:
+            raise EnvelopeError(Reason.BAD_STRUCTURE,
+                                f"COSE_Sign needs 1 to {MAX_SIGNERS} signatures")
+        entries = [_signature_entry(entry) for entry in last]
+    # Every structure check of every signer before any algorithm check.
+    signatures = tuple(Signature(prot, _signer_of(prot), sig) for prot, sig in entries)
+    if len({s.signer for s in signatures}) != len(signatures):
         raise EnvelopeError(Reason.BAD_STRUCTURE, "the same key signed twice")
-    return Signed(protected, payload, tuple(sigs), multi=True)
+    if cbor2.dumps(obj) != data:
+        raise EnvelopeError(Reason.NOT_DETERMINISTIC,
+                            "the envelope is not in deterministic CBOR (one form, one digest)")
+    for s in signatures:
+        _check_algorithm(s.protected)
+    multi = obj.tag == TAG_SIGN
+    return Signed(b"" if multi else protected, payload, signatures, multi=multi)
 
 
 def verify(data: bytes) -> Signed:
-    """Parse and check every signature against the key its kid names."""
+    """Parse an intentcast envelope and check every signature against the key its kid names."""
     signed = parse(data)
     for sig in signed.signatures:
         to_be_signed = (
@@ -226,11 +246,41 @@ def verify(data: bytes) -> Signed:
     return signed
 
 
+# -- any correct COSE_Sign1 (liberal) -----------------------------------------------------
+
+
 def verify_sign1(data: bytes, public_key: bytes) -> bytes:
-    """Verify a COSE_Sign1 against a known public key; returns the payload."""
-    signed = verify(data)
-    if signed.multi:
-        raise EnvelopeError(Reason.BAD_STRUCTURE, "expected COSE_Sign1, got COSE_Sign")
-    if public_key_from_did(signed.signatures[0].signer) != public_key:
-        raise EnvelopeError(Reason.BAD_SIGNATURE, "signed by a different key than expected")
-    return signed.payload
+    """Verify any correct COSE_Sign1 (RFC 9052 §4.2) with EdDSA under `public_key`; return
+    its payload. The kid, if any, is not interpreted: the caller chose the key."""
+    _check_size(data)
+    obj = _load(data)
+    if not data.startswith((b"\xd2", b"\x84")):
+        raise EnvelopeError(Reason.BAD_STRUCTURE, "a COSE_Sign1 is tag 18 or an untagged array")
+    if isinstance(obj, cbor2.CBORTag):
+        if obj.tag != TAG_SIGN1:
+            raise EnvelopeError(Reason.BAD_STRUCTURE, f"tag {obj.tag} is not COSE_Sign1")
+        obj = obj.value
+    if not isinstance(obj, list) or len(obj) != 4:
+        raise EnvelopeError(Reason.BAD_STRUCTURE, "a COSE_Sign1 is an array of four")
+    protected, unprotected, payload, signature = obj
+    header = _decode_header(protected)
+    if not isinstance(unprotected, dict):
+        raise EnvelopeError(Reason.BAD_STRUCTURE, "the unprotected header is not a map")
+    if set(header) & set(unprotected):
+        raise EnvelopeError(Reason.BAD_STRUCTURE, "a header label is both protected and not")
+    if not isinstance(payload, bytes):
+        raise EnvelopeError(Reason.BAD_STRUCTURE, "the payload must be attached as a bstr")
+    if not isinstance(signature, bytes):
+        raise EnvelopeError(Reason.BAD_STRUCTURE, "the signature must be a bstr")
+    crit = header.get(CRIT)
+    if CRIT in unprotected or (crit is not None and (not isinstance(crit, list) or not crit)):
+        raise EnvelopeError(Reason.BAD_STRUCTURE, "crit is a non-empty protected array")
+    if header.get(ALG) != EDDSA:
+        where = "in the unprotected header" if ALG in unprotected else repr(header.get(ALG))
+        raise EnvelopeError(Reason.BAD_ALGORITHM, f"algorithm must be EdDSA (-8), got {where}")
+    unknown = [c for c in crit or () if c not in _UNDERSTOOD]
+    if unknown:
+        raise EnvelopeError(Reason.UNKNOWN_CRITICAL_HEADER, f"critical headers {unknown}")
+    if not verify_signature(public_key, _sig_structure1(protected, payload), signature):
+        raise EnvelopeError(Reason.BAD_SIGNATURE, "the signature does not verify under that key")
+    return bytes(payload)

@@ -17,9 +17,10 @@ Time is passed in; revocations are passed in as a `Revocations` the caller fills
 
 from __future__ import annotations
 
+import collections
 import secrets
 from collections.abc import Collection, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 from pydantic import ValidationError
@@ -127,27 +128,60 @@ def revoke(
     )
 
 
-@dataclass
 class Revocations:
-    """Revocations a verifier knows: target digest → the DIDs that signed one.
+    """Revocations a verifier knows: target digest -> the DIDs that signed one, each kept
+    until its revocation expires.
 
     Whether a revocation counts depends on who signed it relative to the chain,
-    so that check happens in `verify_chain`, not here.
+    so that check happens in `verify_chain`, not here. Bounded, since anyone can
+    sign a revocation: at most `per_issuer` targets per signer and `capacity` in
+    all; past either, `add` keeps nothing and says so. Which revocations are worth
+    keeping at all (those whose signer the verifier deals with) is the caller's
+    choice; `prune` forgets the expired ones.
     """
 
-    _by_target: dict[bytes, set[str]] = field(default_factory=dict)
+    def __init__(self, *, per_issuer: int = 64, capacity: int = 10_000) -> None:
+        self.per_issuer = per_issuer
+        self.capacity = capacity
+        self._by_target: dict[bytes, dict[str, int]] = {}
+        self._per_issuer: collections.Counter[str] = collections.Counter()
+        self._count = 0
 
-    def add(self, verified: Verified) -> None:
+    def add(self, verified: Verified) -> bool:
+        """Keep a verified revocation of a delegation; False when a bound refused it."""
         message = verified.message
         if not isinstance(message, Revocation) or message.target_type != "delegation":
             raise LocalProtocolError(Reason.BAD_SCHEMA, "not a revocation of a delegation")
-        self._by_target.setdefault(message.target, set()).add(verified.signer)
+        signers = self._by_target.setdefault(message.target, {})
+        if verified.signer in signers:
+            signers[verified.signer] = max(signers[verified.signer], message.expires_at)
+            return True
+        if self._count >= self.capacity or self._per_issuer[verified.signer] >= self.per_issuer:
+            if not signers:
+                del self._by_target[message.target]
+            return False
+        signers[verified.signer] = message.expires_at
+        self._per_issuer[verified.signer] += 1
+        self._count += 1
+        return True
 
     def revoked(self, target: bytes, authorised: Iterable[str]) -> bool:
-        return not self._by_target.get(target, set()).isdisjoint(authorised)
+        return not self._by_target.get(target, {}).keys().isdisjoint(authorised)
+
+    def prune(self, now: int) -> None:
+        for target in list(self._by_target):
+            signers = self._by_target[target]
+            for signer in [s for s, until in signers.items() if until <= now]:
+                del signers[signer]
+                self._per_issuer[signer] -= 1
+                if not self._per_issuer[signer]:
+                    del self._per_issuer[signer]
+                self._count -= 1
+            if not signers:
+                del self._by_target[target]
 
     def __len__(self) -> int:
-        return len(self._by_target)
+        return self._count
 
 
 @dataclass(frozen=True)

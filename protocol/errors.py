@@ -35,6 +35,7 @@ class Reason(StrEnum):
     EXPIRED = "expired"
     NOT_YET_VALID = "not_yet_valid"
     REPLAY = "replay"
+    OVERLOADED = "overloaded"
     # negotiation
     ILLEGAL_TRANSITION = "illegal_transition"
     WRONG_INTENT = "wrong_intent"

@@ -30,6 +30,14 @@ from .terms import CustomerTerms, FieldName, Purpose, VendorTerms
 PROTOCOL_VERSION = 1
 MAX_NEGOTIATION_ROUNDS = 16
 """Upper bound on counter rounds any message may claim; agents may set lower."""
+DAY = 86_400
+MOVE_LIFETIME = DAY
+"""Longest life of a negotiation move (offer, counter, accept, reject, withdraw) and of a
+redemption: they matter for minutes, so a replay guard holds each for at most a day."""
+INTENT_LIFETIME = 30 * DAY
+RECORD_LIFETIME = 3650 * DAY
+"""Longest life of what is kept rather than answered: agreements, acknowledgements,
+receipts, credits, delegations, revocations, reports."""
 
 
 def _did(value: str) -> str:
@@ -134,6 +142,9 @@ class _Message(_Model):
     def _lifetime(self) -> _Message:
         if self.expires_at <= self.issued_at:
             raise ValueError("expires_at must be after issued_at")
+        longest = MAX_LIFETIME[self.type]  # type: ignore[attr-defined]
+        if self.expires_at - self.issued_at > longest:
+            raise ValueError(f"a {self.type} lives at most {longest} s")  # type: ignore[attr-defined]
         return self
 
 
@@ -245,6 +256,9 @@ class Agreement(_Message):
     customer_terms: CustomerTerms
     vendor_terms: VendorTerms
     terms_hash: Digest
+    countersign_by: Timestamp
+    """The seller's deadline for the buyer's countersignature: until then the seller holds
+    the stock; a countersignature it receives later is refused (spec §7)."""
     agent: Did | None = None
     """The assistant that accepted and signs for the buyer, when one did."""
     delegation: Chain | None = None
@@ -269,6 +283,8 @@ class Agreement(_Message):
             raise ValueError("an agent and its delegation come together")
         if self.agent is not None and self.agent in (self.buyer, self.vendor):
             raise ValueError("the agent is neither the buyer nor the vendor")
+        if not self.issued_at < self.countersign_by <= self.expires_at:
+            raise ValueError("countersign_by is after issued_at and no later than expires_at")
         return self
 
 
@@ -376,18 +392,44 @@ class Report(_Message):
     """The envelope the report is about (an offer, a counter), by digest."""
 
 
+class Ack(_Message):
+    """A signed acknowledgement: the signer stored the envelope `about` (outcome `stored`)
+    or will not keep it (`refused`, with a reason): an agreement's countersignature that
+    came after `countersign_by`, say. A party says "done" only once it holds this."""
+
+    type: Literal["ack"] = "ack"
+    about: Digest
+    outcome: Literal["stored", "refused"]
+    reason: ShortText | None = None
+
+    @model_validator(mode="after")
+    def _reason_with_refusal(self) -> Ack:
+        if (self.outcome == "refused") != (self.reason is not None):
+            raise ValueError("a refusal carries a reason, and only a refusal does")
+        return self
+
+
 Message = Annotated[
     Intent | Offer | Counter | Accept | Reject | Withdraw | Agreement
     | Delegation | Revocation | ConsentReceipt | DeletionReceipt | Report | Disclosure
-    | LoyaltyCredit | Redemption,
+    | LoyaltyCredit | Redemption | Ack,
     Field(discriminator="type"),
 ]
 MESSAGE_TYPES: dict[str, type[BaseModel]] = {
     cls.model_fields["type"].default: cls
     for cls in (Intent, Offer, Counter, Accept, Reject, Withdraw, Agreement,
                 Delegation, Revocation, ConsentReceipt, DeletionReceipt, Report, Disclosure,
-                LoyaltyCredit, Redemption)
+                LoyaltyCredit, Redemption, Ack)
 }
+MAX_LIFETIME: dict[str, int] = {
+    name: (INTENT_LIFETIME if name == "intent"
+           else MOVE_LIFETIME if name in ("offer", "counter", "accept", "reject", "withdraw",
+                                          "redemption")
+           else RECORD_LIFETIME)
+    for name in MESSAGE_TYPES
+}
+"""The longest `expires_at - issued_at` of each message type (spec §5): a replay guard
+holds a message until it expires, so its memory is bounded by rate times lifetime."""
 MESSAGE_ADAPTER: TypeAdapter[Message] = TypeAdapter(Message)
 
 

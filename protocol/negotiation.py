@@ -51,6 +51,10 @@ from .terms import Conflict, VendorTerms, check
 DEFAULT_MAX_ROUNDS = 8
 DEFAULT_TTL = 600
 AGREEMENT_TTL = 365 * 24 * 3600
+DEFAULT_HOLD = 120
+"""Seconds a seller holds its signed agreement (and the stock) for the buyer's
+countersignature, unless the negotiation's deadline comes first: the seller's choice,
+never the buyer's."""
 
 
 class Role(StrEnum):
@@ -334,17 +338,32 @@ class Negotiation:
         return raw
 
     def sign_agreement(
-        self, *, now: int, ttl: int = AGREEMENT_TTL, id: str | None = None
+        self, *, now: int, ttl: int = AGREEMENT_TTL, hold: int = DEFAULT_HOLD,
+        id: str | None = None,
     ) -> bytes:
-        """Seller: turn the buyer's accept into an agreement carrying our signature."""
+        """Seller: turn the buyer's accept into an agreement carrying our signature, held
+        open for the countersignature for `hold` seconds (or until the deadline)."""
         new = self._next(Kind.SIGN, self.role)
         self._check_live(now)
         self._expiry(now, ttl)
-        agreement = self._expected_agreement(now=now, ttl=ttl, id=id or new_id())
+        if hold <= 0:
+            raise LocalProtocolError(Reason.BAD_SCHEMA, "a hold is a positive number of seconds")
+        countersign_by = min(now + hold, self.deadline)
+        agreement = self._expected_agreement(now=now, ttl=ttl, id=id or new_id(),
+                                             countersign_by=countersign_by)
         raw = seal(agreement, self.key)
         self.agreement = raw
-        self._commit(new, None, None)
+        self._commit(new, None, countersign_by)
         return raw
+
+    @property
+    def countersign_by(self) -> int | None:
+        """The seller's deadline for the countersignature, once the seller has signed."""
+        if self.agreement is None:
+            return None
+        agreement = parse_message(cose.parse(self.agreement).payload)
+        assert isinstance(agreement, Agreement)
+        return agreement.countersign_by
 
     def countersign(self, *, now: int) -> bytes:
         """Buyer: add our signature to the seller-signed agreement; the deal is made."""
@@ -405,7 +424,7 @@ class Negotiation:
         except EnvelopeError as exc:
             raise NegotiationError(exc.reason, exc.message) from exc
         msg = verified.message
-        seen_key = (",".join(sorted(verified.signers)), msg.id)
+        seen_key = ReplayGuard.key(verified.signers, msg.id)
         if self._seen.seen(seen_key):
             raise NegotiationError(Reason.REPLAY, f"message {msg.id} was seen already")
         peer = Role.SELLER if self.role is Role.BUYER else Role.BUYER
@@ -428,6 +447,9 @@ class Negotiation:
                 )
             self._apply(msg, verified)
         deadline = msg.expires_at if kind in (Kind.OFFER, Kind.COUNTER, Kind.ACCEPT) else None
+        if kind is Kind.SIGN:
+            assert isinstance(msg, Agreement)
+            deadline = msg.countersign_by  # the seller's hold is the deadline from now on
         raw = None if agreement else verified.raw
         self._seen.remember(seen_key, msg.expires_at, now=now)
         self._commit(new, raw, deadline)
@@ -487,9 +509,13 @@ class Negotiation:
         if self.role is Role.BUYER:
             if verified.signers != (self.counterparty,):
                 raise NegotiationError(Reason.MISSING_SIGNATURE, "expected the seller's signature")
-            expected = self._expected_agreement(now=now, ttl=1, id=msg.id)
-            fields = ("issued_at", "expires_at")
-            if msg.model_dump(exclude=set(fields)) != expected.model_dump(exclude=set(fields)):
+            if msg.countersign_by > self.deadline:
+                raise NegotiationError(
+                    Reason.TERMS_MISMATCH, "countersign_by is past the accept's deadline")
+            expected = self._expected_agreement(now=now, ttl=1, id=msg.id,
+                                                countersign_by=now + 1)
+            fields = {"issued_at", "expires_at", "countersign_by"}
+            if msg.model_dump(exclude=fields) != expected.model_dump(exclude=fields):
                 raise NegotiationError(
                     Reason.TERMS_MISMATCH, "the agreement does not state what was accepted"
                 )
@@ -504,7 +530,8 @@ class Negotiation:
 
     # -- shared checks ----------------------------------------------------------------
 
-    def _expected_agreement(self, *, now: int, ttl: int, id: str) -> Agreement:
+    def _expected_agreement(self, *, now: int, ttl: int, id: str, countersign_by: int
+                            ) -> Agreement:
         assert self.first_offer is not None
         assert self.accepted is not None
         assert self.offer_digest is not None
@@ -526,6 +553,7 @@ class Negotiation:
                 customer=self.intent.terms, vendor=self.first_offer.terms,
             ),
             agent=agent, delegation=self.accepted.delegation if agent else None,
+            countersign_by=countersign_by,
         )
 
     def _check_round(self, round_: int, *, local: bool) -> None:

@@ -28,6 +28,7 @@ from intentcast.protocol.errors import IntentcastError
 from intentcast.protocol.identity import _KDF_SALT, KeyPair, MasterKey, hkdf_sha256
 from intentcast.protocol.messages import (
     Accept,
+    Ack,
     Agreement,
     ConsentReceipt,
     Constraints,
@@ -226,12 +227,15 @@ def transcript() -> dict[str, bytes]:
         vendor_terms=VENDOR_TERMS,
         terms_hash=terms_hash(sku="TENT-UL2", quantity=1, price=price, customer=TERMS,
                               vendor=VENDOR_TERMS),
+        countersign_by=NOW + 125,
     )
     vendor_signed = seal(agreement, VENDOR)
     both = cose.add_signature(vendor_signed, BUYER.seed)
+    ack = seal(Ack(id="ack-0001", issued_at=NOW + 6, expires_at=NOW + 3650 * DAY,
+                   about=digest(both), outcome="stored"), VENDOR)
     return {
         "intent": intent, "offer": offer, "counter-1": counter1, "counter-2": counter2,
-        "accept": accept, "agreement-vendor-only": vendor_signed, "agreement": both,
+        "accept": accept, "agreement-vendor-only": vendor_signed, "agreement": both, "ack": ack,
     }
 
 
@@ -266,7 +270,7 @@ def assisted() -> dict[str, bytes]:
         vendor_terms=VENDOR_TERMS,
         terms_hash=terms_hash(sku="TENT-UL2", quantity=1, price=price, customer=TERMS,
                               vendor=VENDOR_TERMS),
-        agent=ASSISTANT.did, delegation=[link],
+        agent=ASSISTANT.did, delegation=[link], countersign_by=NOW + 125,
     )
     both = cose.add_signature(seal(agreement, VENDOR), ASSISTANT.seed)
     report = seal(Report(
@@ -373,6 +377,18 @@ def envelope_vectors() -> list[dict[str, Any]]:
         ("alg ES256 instead of EdDSA", sign_with({1: -7, 4: BUYER.did.encode()}, {}), NOW),
         ("alg only in the unprotected header", sign_with({4: BUYER.did.encode()}, {1: -8}), NOW),
         ("unknown critical header", sign_with({1: -8, 2: [99], 4: BUYER.did.encode()}, {}), NOW),
+        ("junk under protected header label 100",
+         sign_with({1: -8, 4: BUYER.did.encode(), 100: b"junk" * 10}, {}), NOW),
+        ("content type in the protected header",
+         sign_with({1: -8, 3: 0, 4: BUYER.did.encode()}, {}), NOW),
+        ("kid in the unprotected header", sign_with({1: -8}, {4: BUYER.did.encode()}), NOW),
+        ("untagged", intent[1:], NOW),
+        ("protected header keys out of order", sign_with_header(cbor2.dumps(
+            {4: BUYER.did.encode(), 1: -8})), NOW),
+        ("payload length not in shortest form", _long_payload_length(intent), NOW),
+        ("agreement signatures out of signing order", _swapped(msgs["agreement"]), NOW + 60),
+        ("intent living longer than 30 days",
+         _resign({**payload, "expires_at": NOW + 30 * DAY + 1}), NOW),
         ("kid that is not a did:key", sign_with({1: -8, 4: b"alice"}, {}), NOW),
         ("signature flipped", flipped(intent, len(intent) - 1), NOW),
         ("payload byte flipped", flipped(intent, 80), NOW),
@@ -415,6 +431,28 @@ def envelope_vectors() -> list[dict[str, Any]]:
             message=_hex(cbor2.loads(cose.parse(raw).payload)),
         )
     return vectors
+
+
+def sign_with_header(prot: bytes) -> bytes:
+    """The first intent under exactly this protected header, validly signed."""
+    body = cose.parse(transcript()["intent"]).payload
+    return _tagged(18, [prot, {}, body, BUYER.sign(encode(["Signature1", prot, b"", body]))])
+
+
+def _long_payload_length(raw: bytes) -> bytes:
+    """The same envelope with its payload's length in the next longer form."""
+    body = cose.parse(raw).payload
+    short = bytes([0x59]) + len(body).to_bytes(2, "big")
+    assert short + body in raw
+    return raw.replace(short + body, bytes([0x5A]) + len(body).to_bytes(4, "big") + body)
+
+
+def _swapped(raw: bytes) -> bytes:
+    """A complete agreement with its two signatures in the other order."""
+    tag = cbor2.loads(raw)
+    protected, unprotected, payload, signatures = tag.value
+    return _tagged(98, [protected, dict(unprotected), payload,
+                        [list(s) for s in reversed(signatures)]])
 
 
 def sign_with_payload(body: bytes) -> bytes:

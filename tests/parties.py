@@ -30,4 +30,5 @@ def agreement() -> Agreement:
         vendor=SELLER.did, sku="T-1", title="Tent", quantity=1, price=PRICE,
         customer_terms=TERMS, vendor_terms=FAIR,
         terms_hash=terms_hash(sku="T-1", quantity=1, price=PRICE, customer=TERMS, vendor=FAIR),
+        countersign_by=NOW + 120,
     )

@@ -1,9 +1,13 @@
-"""protocol.cose: COSE_Sign1 (RFC 9052 §4.2) with EdDSA and kid = did:key.
+"""protocol.cose: COSE_Sign1 (RFC 9052 §4.2) with EdDSA, two readers.
 
-Interoperability is checked against pycose, an independent implementation, in
-both directions. The refusals are those of specs/protocol.md §4.1; the hand-made
-envelopes below compute the RFC 9052 §4.4 Sig_structure themselves, so each one
-carries a valid signature and fails only for the reason the test names.
+`verify` reads an intentcast envelope, strictly (spec §4.1: tagged, protected
+header exactly {1: -8, 4: did:key}, empty unprotected header, deterministic
+CBOR, so one message has one digest). `verify_sign1(data, key)` verifies any
+correct COSE_Sign1 under a key the caller knows, as RFC 9052 allows, including
+the COSE working group's own Ed25519 example. Interoperability is checked
+against pycose, an independent implementation, in both directions. The
+hand-made envelopes compute the RFC 9052 §4.4 Sig_structure themselves, so each
+one carries a valid signature and fails only for the reason the test names.
 """
 
 from __future__ import annotations
@@ -100,6 +104,12 @@ def _refused(data: bytes, reason: Reason) -> None:
     assert err.value.reason is reason, err.value
 
 
+def _liberal_refused(data: bytes, reason: Reason, key: KeyPair = ALICE) -> None:
+    with pytest.raises(EnvelopeError) as err:
+        cose.verify_sign1(data, key.public_key)
+    assert err.value.reason is reason, err.value
+
+
 def _fields(data: bytes) -> list[Any]:
     """The four fields of a tagged COSE_Sign1, as a mutable list."""
     item = cbor2.loads(data)
@@ -156,18 +166,10 @@ def test_pycose_refuses_what_we_sign_once_it_is_altered_or_under_another_key() -
     assert not other.verify_signature()
 
 
-def test_pycose_verifies_our_envelope_with_extra_protected_and_unprotected_headers() -> None:
-    data = cose.sign1(PAYLOAD, ALICE.seed, protected={3: 0}, unprotected={5: b"\x00" * 12})
-    message = _pycose_decode(data)
-    assert message.phdr[ContentType] == 0
-    message.key = _okp(ALICE, private=False)
-    assert message.verify_signature()
+# --- pycose's, in our profile, verified by us --------------------------------------------------
 
 
-# --- pycose's, verified by us ------------------------------------------------------------------
-
-
-def test_we_verify_what_pycose_signs() -> None:
+def test_we_verify_what_pycose_signs_in_our_profile() -> None:
     data = _pycose_sign(ALICE)
     signed = cose.verify(data)
     assert signed.payload == PAYLOAD
@@ -180,39 +182,140 @@ def test_pycose_and_we_produce_the_same_bytes() -> None:
     assert _pycose_sign(ALICE) == cose.sign1(PAYLOAD, ALICE.seed)
 
 
-def test_we_verify_pycose_untagged_with_the_kid_unprotected() -> None:
-    data = _pycose_sign(ALICE, phdr={Algorithm: EdDSA}, uhdr={KID: KID_ALICE}, tag=False)
-    assert data[0] == 0x84  # an untagged array of four
-    signed = cose.verify(data)
-    assert (signed.payload, signed.signatures[0].signer) == (PAYLOAD, ALICE.did)
-
-
-def test_we_verify_pycose_with_a_content_type_header() -> None:
-    data = _pycose_sign(ALICE, phdr={Algorithm: EdDSA, ContentType: 0, KID: KID_ALICE})
-    assert cose.verify(data).signatures[0].signer == ALICE.did
-
-
 def test_we_refuse_pycose_es256() -> None:
     message = Sign1Message(phdr={Algorithm: Es256, KID: KID_ALICE}, payload=PAYLOAD)
     message.key = EC2Key.generate_key(crv=P256)
-    _refused(bytes(message.encode()), Reason.BAD_ALGORITHM)
+    data = bytes(message.encode())
+    _refused(data, Reason.BAD_ALGORITHM)
+    _liberal_refused(data, Reason.BAD_ALGORITHM)
 
 
 def test_we_refuse_pycose_detached_payload() -> None:
     data = _pycose_sign(ALICE, payload=None, detached_payload=PAYLOAD)
     assert cbor2.loads(data).value[2] is None
     _refused(data, Reason.BAD_STRUCTURE)
-
-
-def test_we_refuse_pycose_with_an_unknown_critical_header() -> None:
-    # pycose writes this protected header out of deterministic order: {1, 4, 2, 99}.
-    phdr = {Algorithm: EdDSA, KID: KID_ALICE, Critical: [99], 99: 1}
-    _refused(_pycose_sign(ALICE, phdr=phdr), Reason.UNKNOWN_CRITICAL_HEADER)
+    _liberal_refused(data, Reason.BAD_STRUCTURE)
 
 
 def test_we_refuse_pycose_signed_by_another_key_than_its_kid() -> None:
     data = _pycose_sign(BOB, phdr={Algorithm: EdDSA, KID: KID_ALICE})
     _refused(data, Reason.BAD_SIGNATURE)
+
+
+# --- the liberal reader: any correct COSE_Sign1, under a key the caller knows -------------------
+
+
+COSE_WG_EDDSA_SIG_01 = bytes.fromhex(
+    # cose-wg/Examples, eddsa-examples/eddsa-sig-01.json: Ed25519, protected {1: -8, 3: 0},
+    # unprotected {4: '11'}, payload "This is the content."
+    "D28445A201270300A10442313154546869732069732074686520636F6E74656E742E58407142FD2FF96D56DB"
+    "85BEE905A76BA1D0B7321A95C8C4D3607C5781932B7AFB8711497DFA751BF40B58B3BCC32300B1487F3DB340"
+    "85EEF013BF08F4A44D6FEF0D"
+)
+COSE_WG_KEY_11 = bytes.fromhex("d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a")
+
+
+def test_the_cose_working_groups_ed25519_example_verifies_under_its_key() -> None:
+    assert cose.verify_sign1(COSE_WG_EDDSA_SIG_01, COSE_WG_KEY_11) == b"This is the content."
+    _liberal_refused(COSE_WG_EDDSA_SIG_01, Reason.BAD_SIGNATURE, key=ALICE)
+    # Its kid is "11", not a did:key: it is a correct COSE_Sign1 but not an intentcast envelope.
+    _refused(COSE_WG_EDDSA_SIG_01, Reason.BAD_STRUCTURE)
+
+
+def test_we_verify_pycose_untagged_with_the_kid_unprotected_under_the_key() -> None:
+    data = _pycose_sign(ALICE, phdr={Algorithm: EdDSA}, uhdr={KID: KID_ALICE}, tag=False)
+    assert data[0] == 0x84  # an untagged array of four
+    assert cose.verify_sign1(data, ALICE.public_key) == PAYLOAD
+    _refused(data, Reason.BAD_STRUCTURE)
+
+
+def test_we_verify_pycose_with_a_content_type_header_under_the_key() -> None:
+    data = _pycose_sign(ALICE, phdr={Algorithm: EdDSA, ContentType: 0, KID: KID_ALICE})
+    assert cose.verify_sign1(data, ALICE.public_key) == PAYLOAD
+    _refused(data, Reason.BAD_STRUCTURE)
+
+
+def test_the_liberal_reader_accepts_headers_in_any_order_and_any_kid() -> None:
+    for protected, unprotected in [
+        (_header((4, KID_ALICE), (1, -8)), {}),
+        (_header((1, -8)), {4: KID_ALICE}),
+        (_header((1, -8)), {4: b"11"}),
+        (_header((1, -8)), {}),
+        (_header((3, 0), (1, -8), (2, [3])), {}),
+    ]:
+        data = _handmade(protected, unprotected, PAYLOAD, ALICE)
+        assert cose.verify_sign1(data, ALICE.public_key) == PAYLOAD
+        assert cose.verify_sign1(data[1:], ALICE.public_key) == PAYLOAD  # untagged too
+
+
+def test_we_refuse_pycose_with_an_unknown_critical_header() -> None:
+    phdr = {Algorithm: EdDSA, KID: KID_ALICE, Critical: [99], 99: 1}
+    _liberal_refused(_pycose_sign(ALICE, phdr=phdr), Reason.UNKNOWN_CRITICAL_HEADER)
+    _refused(_pycose_sign(ALICE, phdr=phdr), Reason.BAD_STRUCTURE)
+
+
+def test_a_critical_text_label_we_do_not_understand_is_refused() -> None:
+    data = _handmade(_header((1, -8), (2, ["exp"]), (4, KID_ALICE), ("exp", 1)), {}, PAYLOAD, ALICE)
+    _liberal_refused(data, Reason.UNKNOWN_CRITICAL_HEADER)
+
+
+@pytest.mark.parametrize("crit", [[], 99, b"\x63"], ids=["empty list", "integer", "bstr"])
+def test_a_malformed_critical_list_is_refused(crit: Any) -> None:
+    _liberal_refused(_handmade(_header((1, -8), (2, crit)), {}, PAYLOAD, ALICE),
+                     Reason.BAD_STRUCTURE)
+
+
+@pytest.mark.parametrize("unprotected", [{2: [99]}, {2: [4]}])
+def test_crit_may_not_travel_unprotected(unprotected: dict[int, Any]) -> None:
+    # RFC 9052 §3.1: crit is in the protected bucket, or it could be removed unseen.
+    _liberal_refused(_handmade(_header((1, -8)), unprotected, PAYLOAD, ALICE),
+                     Reason.BAD_STRUCTURE)
+
+
+@pytest.mark.parametrize(
+    ("protected", "unprotected"),
+    [
+        pytest.param(_header((1, -8), (4, KID_ALICE)), {4: KID_ALICE}, id="kid in both"),
+        pytest.param(_header((1, -8)), {1: -8}, id="alg in both"),
+        pytest.param(_header((1, -8), (3, 0)), {3: 1}, id="content type in both"),
+    ],
+)
+def test_a_label_in_both_buckets_is_refused(
+    protected: bytes, unprotected: dict[int, Any]
+) -> None:
+    _liberal_refused(_handmade(protected, unprotected, PAYLOAD, ALICE), Reason.BAD_STRUCTURE)
+
+
+@pytest.mark.parametrize(
+    ("protected", "unprotected"),
+    [
+        pytest.param(_header((1, -7), (4, KID_ALICE)), {}, id="ES256 (-7)"),
+        pytest.param(_header((1, "EdDSA"), (4, KID_ALICE)), {}, id="alg as text"),
+        pytest.param(_header((4, KID_ALICE)), {}, id="no alg at all"),
+        pytest.param(_header((4, KID_ALICE)), {1: -8}, id="EdDSA only in the unprotected bucket"),
+        pytest.param(b"", {1: -8, 4: KID_ALICE}, id="empty protected bucket"),
+    ],
+)
+def test_the_liberal_reader_wants_protected_eddsa(
+    protected: bytes, unprotected: dict[int, Any]
+) -> None:
+    _liberal_refused(_handmade(protected, unprotected, PAYLOAD, ALICE), Reason.BAD_ALGORITHM)
+
+
+@pytest.mark.parametrize("tag", [16, 17, 61, 98])
+def test_the_liberal_reader_refuses_other_tags(tag: int) -> None:
+    _liberal_refused(_handmade(_header((1, -8)), {}, PAYLOAD, ALICE, tag=tag),
+                     Reason.BAD_STRUCTURE)
+
+
+def test_the_liberal_reader_refuses_a_cose_sign() -> None:
+    _liberal_refused(cose.sign_multi(PAYLOAD, ALICE.seed), Reason.BAD_STRUCTURE)
+
+
+def test_the_wrong_expected_key_is_refused() -> None:
+    data = cose.sign1(PAYLOAD, ALICE.seed)
+    _liberal_refused(data, Reason.BAD_SIGNATURE, key=BOB)
+    assert cose.verify_sign1(data, ALICE.public_key) == PAYLOAD
 
 
 # --- tampering ---------------------------------------------------------------------------------
@@ -231,19 +334,6 @@ def test_a_flipped_payload_bit_in_the_raw_bytes_is_refused() -> None:
     _refused(bytes(data), Reason.BAD_SIGNATURE)
 
 
-def test_a_tampered_protected_header_is_refused() -> None:
-    fields = _fields(cose.sign1(PAYLOAD, ALICE.seed))
-    fields[0] = _header((1, -8), (3, 0), (4, KID_ALICE))  # content type slipped in
-    _refused(_retag(fields), Reason.BAD_SIGNATURE)
-
-
-def test_a_re_encoded_protected_header_no_longer_matches_its_signature() -> None:
-    # Same map, other key order: the signature covers the bytes, not the meaning.
-    fields = _fields(cose.sign1(PAYLOAD, ALICE.seed))
-    fields[0] = _header((4, KID_ALICE), (1, -8))
-    _refused(_retag(fields), Reason.BAD_SIGNATURE)
-
-
 def test_a_protected_header_naming_another_signer_is_refused() -> None:
     fields = _fields(cose.sign1(PAYLOAD, ALICE.seed))
     fields[0] = _header((1, -8), (4, BOB.did.encode()))
@@ -255,9 +345,6 @@ def test_a_protected_header_naming_another_signer_is_refused() -> None:
     [
         pytest.param(lambda s: s[:-1] + bytes([s[-1] ^ 0x01]), id="last bit flipped"),
         pytest.param(lambda s: bytes([s[0] ^ 0x80]) + s[1:], id="first bit flipped"),
-        pytest.param(lambda s: s[:63], id="63 bytes"),
-        pytest.param(lambda s: s + b"\x00", id="65 bytes"),
-        pytest.param(lambda s: b"", id="empty"),
         pytest.param(lambda s: bytes(64), id="all zero"),
     ],
 )
@@ -267,152 +354,74 @@ def test_a_tampered_signature_is_refused(change: Any) -> None:
     _refused(_retag(fields), Reason.BAD_SIGNATURE)
 
 
-def test_a_signature_that_is_not_a_byte_string_is_refused() -> None:
-    data = _handmade(_header((1, -8), (4, KID_ALICE)), {}, PAYLOAD, ALICE, signature="sig")
-    _refused(data, Reason.BAD_STRUCTURE)
+@pytest.mark.parametrize(
+    "change",
+    [
+        pytest.param(lambda s: s[:63], id="63 bytes"),
+        pytest.param(lambda s: s + b"\x00", id="65 bytes"),
+        pytest.param(lambda s: b"", id="empty"),
+        pytest.param(lambda s: "sig", id="text"),
+    ],
+)
+def test_a_signature_that_is_not_64_bytes_is_a_structure_fault(change: Any) -> None:
+    fields = _fields(cose.sign1(PAYLOAD, ALICE.seed))
+    fields[3] = change(fields[3])
+    _refused(_retag(fields), Reason.BAD_STRUCTURE)
 
 
-# --- algorithm -------------------------------------------------------------------------------
+# --- the strict profile: one form, one digest -------------------------------------------------
 
 
 @pytest.mark.parametrize(
-    ("protected", "unprotected"),
+    ("protected", "reason"),
     [
-        pytest.param(_header((1, -7), (4, KID_ALICE)), {}, id="ES256 (-7)"),
-        pytest.param(_header((1, -35), (4, KID_ALICE)), {}, id="ES384 (-35)"),
-        pytest.param(_header((1, "EdDSA"), (4, KID_ALICE)), {}, id="alg as text"),
-        pytest.param(_header((4, KID_ALICE)), {}, id="no alg at all"),
-        pytest.param(_header((4, KID_ALICE)), {1: -8}, id="EdDSA only in the unprotected bucket"),
-        pytest.param(b"", {1: -8, 4: KID_ALICE}, id="empty protected bucket"),
+        pytest.param(_header((1, -8), (4, KID_ALICE), (100, b"\x00" * 60_000)),
+                     Reason.BAD_STRUCTURE, id="junk under label 100"),
+        pytest.param(_header((1, -8), (3, 0), (4, KID_ALICE)), Reason.BAD_STRUCTURE,
+                     id="content type"),
+        pytest.param(_header((1, -8), (2, [3]), (3, 0), (4, KID_ALICE)), Reason.BAD_STRUCTURE,
+                     id="crit"),
+        pytest.param(_header((4, KID_ALICE), (1, -8)), Reason.NOT_DETERMINISTIC,
+                     id="keys out of order"),
+        pytest.param(_header((1, -8)), Reason.BAD_STRUCTURE, id="no kid"),
+        pytest.param(_header((1, -8), (4, b"alice")), Reason.BAD_STRUCTURE, id="kid not a DID"),
+        pytest.param(_header((1, -8), (4, ALICE.did)), Reason.BAD_STRUCTURE, id="kid as text"),
+        pytest.param(_header((1, -8), (4, b"\xff" + KID_ALICE[1:])), Reason.BAD_STRUCTURE,
+                     id="kid not UTF-8"),
+        pytest.param(_header((1, -7), (4, KID_ALICE)), Reason.BAD_ALGORITHM, id="ES256"),
+        pytest.param(_header((1, "EdDSA"), (4, KID_ALICE)), Reason.BAD_ALGORITHM,
+                     id="alg as text"),
+        pytest.param(_header((4, KID_ALICE)), Reason.BAD_ALGORITHM, id="no alg"),
+        pytest.param(bytes.fromhex("8101"), Reason.BAD_STRUCTURE, id="not a map"),
+        pytest.param(bytes.fromhex("a3012701270458") + bytes([len(KID_ALICE)]) + KID_ALICE,
+                     Reason.BAD_STRUCTURE, id="label 1 twice"),
     ],
 )
-def test_an_algorithm_other_than_protected_eddsa_is_refused(
-    protected: bytes, unprotected: dict[int, Any]
-) -> None:
-    _refused(_handmade(protected, unprotected, PAYLOAD, ALICE), Reason.BAD_ALGORITHM)
+def test_the_protected_header_is_exactly_alg_and_kid(protected: bytes, reason: Reason) -> None:
+    _refused(_handmade(protected, {}, PAYLOAD, ALICE), reason)
 
 
-def test_the_algorithm_is_checked_before_the_signature() -> None:
-    data = _handmade(_header((1, -7), (4, KID_ALICE)), {}, PAYLOAD, ALICE, signature=bytes(64))
-    _refused(data, Reason.BAD_ALGORITHM)
+@pytest.mark.parametrize("unprotected", [{4: KID_ALICE}, {1: -8}, {99: 1}, {2: [4]}])
+def test_the_unprotected_header_is_empty(unprotected: dict[int, Any]) -> None:
+    _refused(_handmade(_header((1, -8), (4, KID_ALICE)), unprotected, PAYLOAD, ALICE),
+             Reason.BAD_STRUCTURE)
 
 
-# --- critical headers ------------------------------------------------------------------------
-
-
-def test_a_critical_header_we_do_not_understand_is_refused() -> None:
-    data = cose.sign1(PAYLOAD, ALICE.seed, protected={2: [99], 99: 1})
-    _refused(data, Reason.UNKNOWN_CRITICAL_HEADER)
-
-
-def test_a_critical_text_label_we_do_not_understand_is_refused() -> None:
-    data = _handmade(_header((1, -8), (2, ["exp"]), (4, KID_ALICE), ("exp", 1)), {}, PAYLOAD, ALICE)
-    _refused(data, Reason.UNKNOWN_CRITICAL_HEADER)
-
-
-def test_a_critical_header_we_understand_is_accepted() -> None:
-    data = cose.sign1(PAYLOAD, ALICE.seed, protected={2: [3], 3: 0})
-    assert cose.verify(data).payload == PAYLOAD
-
-
-@pytest.mark.parametrize("crit", [[], 99, b"\x63"], ids=["empty list", "integer", "bstr"])
-def test_a_malformed_critical_list_is_refused(crit: Any) -> None:
-    data = cose.sign1(PAYLOAD, ALICE.seed, protected={2: crit})
-    _refused(data, Reason.BAD_STRUCTURE)
-
-
-# --- header buckets --------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("protected", "unprotected"),
-    [
-        pytest.param(None, {4: KID_ALICE}, id="kid in both"),
-        pytest.param(None, {1: -8}, id="alg in both"),
-        pytest.param({3: 0}, {3: 0}, id="content type in both"),
-        pytest.param({3: 0}, {3: 1}, id="content type in both, different values"),
-    ],
-)
-def test_a_label_in_both_buckets_is_refused(
-    protected: dict[int, Any] | None, unprotected: dict[int, Any]
-) -> None:
-    data = cose.sign1(PAYLOAD, ALICE.seed, protected=protected, unprotected=unprotected)
-    _refused(data, Reason.BAD_STRUCTURE)
-
-
-def test_a_label_in_both_buckets_is_refused_before_the_signature() -> None:
-    data = _handmade(_header((1, -8), (4, KID_ALICE)), {4: KID_ALICE}, PAYLOAD, ALICE,
-                     signature=bytes(64))
-    _refused(data, Reason.BAD_STRUCTURE)
-
-
-def test_header_maps_in_any_key_order_and_the_kid_unprotected_are_accepted() -> None:
-    for protected, unprotected in [
-        (_header((4, KID_ALICE), (1, -8)), {}),
-        (_header((1, -8)), {4: KID_ALICE}),
-        (_header((3, 0), (1, -8), (4, KID_ALICE)), {}),
-    ]:
-        signed = cose.verify(_handmade(protected, unprotected, PAYLOAD, ALICE))
-        assert signed.signatures[0].signer == ALICE.did
-
-
-# --- payload, key id, key --------------------------------------------------------------------
-
-
-def test_a_detached_payload_is_refused() -> None:
-    data = _handmade(_header((1, -8), (4, KID_ALICE)), {}, None, ALICE)
-    assert cbor2.loads(data).value[2] is None  # nil where the payload goes
-    _refused(data, Reason.BAD_STRUCTURE)
-
-
-def test_a_payload_that_is_not_a_byte_string_is_refused() -> None:
-    body = [_header((1, -8), (4, KID_ALICE)), {}, "text payload", bytes(64)]
-    _refused(cbor2.dumps(cbor2.CBORTag(18, body)), Reason.BAD_STRUCTURE)
-
-
-@pytest.mark.parametrize(
-    "kid",
-    [
-        pytest.param(None, id="no kid"),
-        pytest.param(b"alice", id="kid is not a DID"),
-        pytest.param(b"did:web:example.com", id="kid is another DID method"),
-        pytest.param(ALICE.did, id="kid as text, not bytes"),
-        pytest.param(b"\xff" + KID_ALICE[1:], id="kid is not UTF-8"),
-    ],
-)
-def test_a_kid_that_is_not_a_did_key_is_refused(kid: Any) -> None:
-    pairs: list[tuple[int | str, Any]] = [(1, -8)] if kid is None else [(1, -8), (4, kid)]
-    _refused(_handmade(_header(*pairs), {}, PAYLOAD, ALICE), Reason.BAD_STRUCTURE)
-
-
-def test_the_wrong_expected_key_is_refused() -> None:
-    data = cose.sign1(PAYLOAD, ALICE.seed)
-    with pytest.raises(EnvelopeError) as err:
-        cose.verify_sign1(data, BOB.public_key)
-    assert err.value.reason is Reason.BAD_SIGNATURE
-    assert cose.verify_sign1(data, ALICE.public_key) == PAYLOAD
-
-
-def test_a_signature_by_another_key_than_the_kid_is_refused() -> None:
-    _refused(_handmade(_header((1, -8), (4, KID_ALICE)), {}, PAYLOAD, BOB), Reason.BAD_SIGNATURE)
-
-
-# --- tags and structure ------------------------------------------------------------------------
-
-
-def test_an_untagged_sign1_is_accepted_as_the_spec_says() -> None:
+def test_an_untagged_envelope_is_not_ours() -> None:
     tagged = cose.sign1(PAYLOAD, ALICE.seed)
     assert tagged[0] == 0xD2  # tag 18
-    untagged = tagged[1:]
-    signed = cose.verify(untagged)
-    assert (signed.payload, signed.multi) == (PAYLOAD, False)
-    assert signed.signatures == cose.verify(tagged).signatures
-    assert cose.verify_sign1(untagged, ALICE.public_key) == PAYLOAD
+    _refused(tagged[1:], Reason.BAD_STRUCTURE)
+    assert cose.verify_sign1(tagged[1:], ALICE.public_key) == PAYLOAD
 
 
-def test_an_untagged_sign1_is_still_checked() -> None:
-    data = _handmade(_header((1, -8), (4, KID_ALICE)), {}, PAYLOAD, BOB, tag=None)
-    _refused(data, Reason.BAD_SIGNATURE)
+def test_a_non_shortest_length_gives_another_form_and_is_refused() -> None:
+    # The payload's length written in two bytes where one suffices: same message, other bytes.
+    tagged = cose.sign1(PAYLOAD, ALICE.seed)
+    short = bytes([0x40 | len(PAYLOAD)]) if len(PAYLOAD) < 24 else bytes([0x58, len(PAYLOAD)])
+    assert short + PAYLOAD in tagged
+    longer = tagged.replace(short + PAYLOAD, bytes([0x59, 0, len(PAYLOAD)]) + PAYLOAD)
+    _refused(longer, Reason.NOT_DETERMINISTIC)
+    assert cose.verify_sign1(longer, ALICE.public_key) == PAYLOAD  # still correct COSE
 
 
 @pytest.mark.parametrize(
@@ -437,6 +446,13 @@ def test_other_tags_are_refused_around_a_cose_sign_body_too(tag: int) -> None:
     _refused(cbor2.dumps(cbor2.CBORTag(tag, item.value)), Reason.BAD_STRUCTURE)
 
 
+def test_a_cose_sign_body_header_is_empty() -> None:
+    item = cbor2.loads(cose.sign_multi(PAYLOAD, ALICE.seed))
+    fields = list(item.value)
+    fields[0] = _header((3, 0))
+    _refused(cbor2.dumps(cbor2.CBORTag(98, fields)), Reason.BAD_STRUCTURE)
+
+
 @pytest.mark.parametrize("size", [3, 5])
 def test_a_sign1_is_an_array_of_four(size: int) -> None:
     fields = _fields(cose.sign1(PAYLOAD, ALICE.seed))
@@ -444,14 +460,19 @@ def test_a_sign1_is_an_array_of_four(size: int) -> None:
     _refused(_retag(fields), Reason.BAD_STRUCTURE)
 
 
-def test_a_protected_header_that_is_not_a_map_is_refused() -> None:
-    _refused(_handmade(bytes.fromhex("8101"), {}, PAYLOAD, ALICE), Reason.BAD_STRUCTURE)
+def test_a_detached_payload_is_refused() -> None:
+    data = _handmade(_header((1, -8), (4, KID_ALICE)), {}, None, ALICE)
+    assert cbor2.loads(data).value[2] is None  # nil where the payload goes
+    _refused(data, Reason.BAD_STRUCTURE)
 
 
-def test_a_protected_header_with_a_duplicate_label_is_refused() -> None:
-    # {1: -8, 1: -8, 4: kid}: the label 1 twice, written by hand.
-    protected = bytes.fromhex("a3012701270458") + bytes([len(KID_ALICE)]) + KID_ALICE
-    _refused(_handmade(protected, {}, PAYLOAD, ALICE), Reason.BAD_STRUCTURE)
+def test_a_payload_that_is_not_a_byte_string_is_refused() -> None:
+    body = [_header((1, -8), (4, KID_ALICE)), {}, "text payload", bytes(64)]
+    _refused(cbor2.dumps(cbor2.CBORTag(18, body)), Reason.BAD_STRUCTURE)
+
+
+def test_a_signature_by_another_key_than_the_kid_is_refused() -> None:
+    _refused(_handmade(_header((1, -8), (4, KID_ALICE)), {}, PAYLOAD, BOB), Reason.BAD_SIGNATURE)
 
 
 def test_envelope_errors_carry_encoding_reasons_for_bad_bytes() -> None:
@@ -467,25 +488,17 @@ def test_envelope_errors_carry_encoding_reasons_for_bad_bytes() -> None:
 def test_an_envelope_over_the_size_limit_is_refused() -> None:
     big = cose.sign1(b"\x00" * (64 * 1024), ALICE.seed)
     _refused(big, Reason.TOO_LARGE)
+    _liberal_refused(big, Reason.TOO_LARGE)
     fits = cose.sign1(b"\x00" * (64 * 1024 - 200), ALICE.seed)
     assert len(fits) <= 64 * 1024
     assert cose.verify(fits).signatures[0].signer == ALICE.did
-
-
-# --- refusals added after the first review --------------------------------------------------
-
-
-@pytest.mark.parametrize("unprotected", [{2: [99], 99: 1}, {99: 1}, {2: [4]}])
-def test_only_the_kid_may_travel_unprotected(unprotected: dict[int, Any]) -> None:
-    # crit belongs in the protected bucket (RFC 9052 §3.1); anything else unprotected
-    # could be changed without breaking the signature.
-    _refused(cose.sign1(PAYLOAD, ALICE.seed, unprotected=unprotected), Reason.BAD_STRUCTURE)
 
 
 @pytest.mark.parametrize("prefix", [b"\xd9\xd9\xf7", b"\xd8\x1c"])
 def test_an_extra_outer_tag_is_refused(prefix: bytes) -> None:
     # cbor2 drops tags 55799 and 28 silently; one signed message must have one digest.
     _refused(prefix + cose.sign1(PAYLOAD, ALICE.seed), Reason.BAD_STRUCTURE)
+    _liberal_refused(prefix + cose.sign1(PAYLOAD, ALICE.seed), Reason.BAD_STRUCTURE)
 
 
 def test_structure_is_checked_before_the_algorithm() -> None:
@@ -494,4 +507,10 @@ def test_structure_is_checked_before_the_algorithm() -> None:
     _refused(_handmade(_header((1, -7), (4, b"alice")), {}, PAYLOAD, ALICE),
              Reason.BAD_STRUCTURE)
     _refused(_handmade(_header((1, -7)), {}, PAYLOAD, ALICE), Reason.BAD_STRUCTURE)
+    _refused(_handmade(es256, {4: KID_ALICE}, PAYLOAD, ALICE), Reason.BAD_STRUCTURE)
     _refused(_handmade(es256, {}, PAYLOAD, ALICE), Reason.BAD_ALGORITHM)
+
+
+def test_the_algorithm_is_checked_before_the_signature() -> None:
+    data = _handmade(_header((1, -7), (4, KID_ALICE)), {}, PAYLOAD, ALICE, signature=bytes(64))
+    _refused(data, Reason.BAD_ALGORITHM)

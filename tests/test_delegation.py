@@ -17,7 +17,7 @@ from intentcast.protocol.delegation import (
 from intentcast.protocol.encoding import decode
 from intentcast.protocol.envelope import open as open_envelope
 from intentcast.protocol.errors import DelegationError, LocalProtocolError, Reason
-from intentcast.protocol.messages import Delegation, new_id
+from intentcast.protocol.messages import Delegation, Revocation, digest, new_id
 
 NOW = 1_800_000_000
 DAY = 86_400
@@ -368,3 +368,34 @@ class TestAuthorise:
         with pytest.raises(DelegationError) as err:
             authorise(authority, "counter", category="outdoor.camping")
         assert err.value.reason is Reason.ACTION_NOT_DELEGATED
+
+
+def test_revocations_are_bounded_per_issuer_and_in_all():
+    # Anyone can sign revocations of random targets: a verifier keeps a bounded number.
+    known = Revocations(per_issuer=3, capacity=5)
+    first, _ = two_links()
+
+    def revocation(by, target: bytes, expires_at: int = NOW + 100) -> bool:
+        raw = seal(Revocation(id=new_id(), issued_at=NOW, expires_at=expires_at, target=target,
+                              target_type="delegation"), by)
+        return known.add(open_envelope(raw, now=NOW))
+
+    assert [revocation(STRANGER, bytes([i]) * 32) for i in range(5)] == [True] * 3 + [False] * 2
+    assert revocation(PERSON, digest(first))  # another issuer still has room
+    assert len(known) == 4
+    assert revocation(ASSISTANT, bytes(32))
+    assert not revocation(ASSISTANT, bytes([9]) * 32)
+    assert len(known) == 5  # the total cap
+    assert known.revoked(digest(first), [PERSON.did])
+
+
+def test_revocations_are_forgotten_when_they_expire():
+    known = Revocations()
+    first, _ = two_links()
+    raw = seal(Revocation(id=new_id(), issued_at=NOW, expires_at=NOW + 60, target=digest(first),
+                          target_type="delegation"), PERSON)
+    assert known.add(open_envelope(raw, now=NOW))
+    known.prune(NOW + 59)
+    assert known.revoked(digest(first), [PERSON.did])
+    known.prune(NOW + 60)
+    assert (len(known), known.revoked(digest(first), [PERSON.did])) == (0, False)

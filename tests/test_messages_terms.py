@@ -19,8 +19,10 @@ from vector_files import load
 from intentcast.protocol.currencies import EXPONENTS, format_amount, parse_amount
 from intentcast.protocol.errors import IntentcastError, Reason
 from intentcast.protocol.messages import (
+    MAX_LIFETIME,
     MESSAGE_ADAPTER,
     Accept,
+    Ack,
     Agreement,
     ConsentReceipt,
     Constraints,
@@ -93,7 +95,7 @@ def agreement(**changes: Any) -> Agreement:
         "offer_hash": bytes(32), "accept_hash": bytes(32), "buyer": BUYER.did,
         "vendor": SELLER.did, "sku": "TENT-UL2", "title": "Ultralight 2P tent",
         "quantity": 1, "price": eur(19_000), "customer_terms": TERMS,
-        "vendor_terms": offer_terms,
+        "vendor_terms": offer_terms, "countersign_by": COMMON["issued_at"] + 120,
     }
     body.update(changes)
     body.setdefault("terms_hash", terms_hash(
@@ -380,9 +382,18 @@ def test_quantities_are_1_to_a_million() -> None:
 
 
 def test_timestamps_are_0_to_2_to_the_40() -> None:
-    assert build(Offer, issued_at=0, expires_at=2**40).expires_at == 2**40
-    refused(Offer, expires_at=2**40 + 1)
+    assert build(Offer, issued_at=2**40 - 10, expires_at=2**40).expires_at == 2**40
+    refused(Offer, issued_at=2**40 - 10, expires_at=2**40 + 1)
     refused(Offer, issued_at=-1)
+
+
+@pytest.mark.parametrize(("cls", "longest"), [(Offer, 86_400), (Intent, 30 * 86_400),
+                                              (Revocation, 3650 * 86_400)])
+def test_lifetimes_are_capped_per_type(cls: type, longest: int) -> None:
+    # A replay guard keeps a message until it expires: rate times lifetime bounds it.
+    assert MAX_LIFETIME[cls.model_fields["type"].default] == longest
+    assert build(cls, issued_at=NOW, expires_at=NOW + longest).expires_at == NOW + longest
+    refused(cls, issued_at=NOW, expires_at=NOW + longest + 1)
 
 
 def test_expires_at_must_be_after_issued_at() -> None:
@@ -701,6 +712,23 @@ def test_an_agreement_must_carry_the_right_terms_hash() -> None:
         agreement(terms_hash=bytes(32))
     with pytest.raises(ValidationError):
         agreement(terms_hash=good.terms_hash, price=eur(18_000))
+
+
+def test_countersign_by_lies_between_issued_at_and_expires_at() -> None:
+    good = agreement()
+    for wrong in (good.issued_at, good.issued_at - 1, good.expires_at + 1):
+        with pytest.raises(ValidationError):
+            agreement(countersign_by=wrong)
+
+
+def test_an_ack_carries_a_reason_exactly_when_it_refuses() -> None:
+    common = {**COMMON, "about": bytes(32)}
+    assert Ack(**common, outcome="stored").reason is None
+    assert Ack(**common, outcome="refused", reason="too late").reason == "too late"
+    for wrong in ({"outcome": "stored", "reason": "why"}, {"outcome": "refused"},
+                  {"outcome": "maybe"}):
+        with pytest.raises(ValidationError):
+            Ack(**common, **wrong)
 
 
 def test_an_agreement_needs_two_different_parties() -> None:

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 from parties import BUYER, FAIR, NOW, PEER, SELLER, STRANGER, TERMS
 
-from intentcast.protocol import cose
+from intentcast.protocol import acknowledge, check_ack, cose
 from intentcast.protocol.envelope import countersign as add_signature
 from intentcast.protocol.envelope import open as open_envelope
 from intentcast.protocol.envelope import parse_message, seal
@@ -1050,3 +1050,62 @@ def test_the_views_the_agents_read():
     assert d.buyer.our_last_price == eur(18_000)
     assert d.seller.our_last_price == d.buyer.current_price == eur(20_000)
     assert d.buyer.conflicts == []
+
+
+# -- the seller's hold and the acknowledgement that closes the deal ------------------------------
+
+
+def test_the_seller_holds_its_signature_for_its_own_bound_not_the_buyers():
+    # The buyer's accept may live a day; the seller holds stock for its hold, here 120 s.
+    d = drive(State.BUYER_TURN)
+    d.send(S, d.buyer.accept(now=NOW, ttl=86_400))
+    half = d.send(B, d.seller.sign_agreement(now=NOW, hold=120))
+    assert decoded(half).countersign_by == NOW + 120  # type: ignore[union-attr]
+    assert d.seller.deadline == d.buyer.deadline == NOW + 120 == d.seller.countersign_by
+    # Past the hold the countersignature cannot be made, or taken.
+    refused_locally(d.buyer, lambda: d.buyer.countersign(now=NOW + 120), Reason.EXPIRED)
+    late = Deal.start()
+    late.offer()
+    late.send(S, late.buyer.accept(now=NOW))
+    late.send(B, late.seller.sign_agreement(now=NOW, hold=120))
+    full = late.buyer.countersign(now=NOW + 119)
+    refused(late.seller, full, Reason.EXPIRED, now=NOW + 120)
+    assert late.seller.expire(now=NOW + 120)
+
+
+def test_the_hold_never_outlives_the_accept():
+    d = drive(State.BUYER_TURN)
+    d.send(S, d.buyer.accept(now=NOW, ttl=60))
+    half = d.send(B, d.seller.sign_agreement(now=NOW, hold=600))
+    assert decoded(half).countersign_by == NOW + 60  # type: ignore[union-attr]
+
+
+def test_a_buyer_refuses_a_hold_past_the_accepts_deadline():
+    d = drive(State.BUYER_TURN)
+    d.send(S, d.buyer.accept(now=NOW, ttl=60))
+    # A seller that claims to hold past the accept's deadline: built and signed by hand.
+    rogue = Negotiation(S, SELLER, d.intent, now=NOW)
+    rogue.state, rogue.deadline = d.seller.state, NOW + 600
+    rogue.first_offer, rogue.offer_digest = d.seller.first_offer, d.seller.offer_digest
+    rogue.accepted, rogue.accepted_by = d.seller.accepted, d.seller.accepted_by
+    rogue.transcript, rogue.counterparty = list(d.seller.transcript), d.seller.counterparty
+    half = rogue.sign_agreement(now=NOW, hold=300)
+    refused(d.buyer, half, Reason.TERMS_MISMATCH)
+
+
+def test_an_ack_names_what_it_acknowledges_and_who_stored_it():
+    d = drive(State.AGREED)
+    full = d.buyer.agreement
+    assert full is not None
+    ack = open_envelope(acknowledge(SELLER, full, now=NOW), now=NOW)
+    assert check_ack(ack, about=full, signer=SELLER.did).outcome == "stored"
+    for about, signer, reason in ((full, BUYER.did, Reason.WRONG_COUNTERPARTY),
+                                  (d.intent, SELLER.did, Reason.BROKEN_TRANSCRIPT)):
+        with pytest.raises(NegotiationError) as err:
+            check_ack(ack, about=about, signer=signer)
+        assert err.value.reason is reason
+    refusal = open_envelope(acknowledge(SELLER, full, now=NOW, refused="too late"), now=NOW)
+    answer = check_ack(refusal, about=full, signer=SELLER.did)
+    assert (answer.outcome, answer.reason) == ("refused", "too late")
+    with pytest.raises(NegotiationError):
+        check_ack(open_envelope(d.intent, now=NOW), about=full, signer=BUYER.did)

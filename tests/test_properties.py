@@ -215,7 +215,7 @@ def signed_intents(draw: st.DrawFn) -> tuple[Intent, KeyPair]:
     )
     intent = Intent(
         id=draw(st.from_regex(r"[A-Za-z0-9_-]{8,64}", fullmatch=True)),
-        issued_at=issued_at, expires_at=issued_at + draw(st.integers(1, 10**7)),
+        issued_at=issued_at, expires_at=issued_at + draw(st.integers(1, 30 * 86_400)),
         category=draw(st.from_regex(r"[a-z0-9]{1,10}(\.[a-z0-9]{1,10}){0,7}", fullmatch=True)),
         description=draw(st.text(max_size=120)),
         constraints=Constraints(max_price=max_price, quantity=draw(st.integers(1, 1_000_000)),

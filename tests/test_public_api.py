@@ -19,7 +19,8 @@ DOCUMENTED = {
     "Conflict", "CustomerTerms", "DataRequest", "FieldName", "VendorTerms", "check_terms",
     "EXPONENTS", "format_amount", "parse_amount",
     # negotiation and delegation
-    "Negotiation", "Role", "State", "Authority", "Revocations", "authorise", "category_within",
+    "Negotiation", "Role", "State", "acknowledge", "check_ack", "Ack", "MAX_LIFETIME",
+    "Authority", "Revocations", "authorise", "category_within",
     "issue_delegation", "revoke_delegation", "scope_covers", "verify_chain",
     # identity and encoding
     "KeyPair", "MasterKey", "did_from_public_key", "is_did", "public_key_from_did", "decode",
