@@ -16,6 +16,7 @@ import trio
 from intentcast.agents.person.agent import PersonAgent
 from intentcast.agents.store.db import Store
 from intentcast.agents.vendor.catalog import Catalog, load
+from intentcast.agents.vendor.data import VendorData
 from intentcast.agents.vendor.policy import load_policy
 from intentcast.agents.vendor.responder import VendorAgent
 from intentcast.protocol import envelope
@@ -63,8 +64,11 @@ class Market:
     clock: trio.abc.Clock
     person: PersonAgent | None = None
     vendors: list[VendorAgent] = field(default_factory=list)
+    data: list[VendorData] = field(default_factory=list)
     topics: dict[int, frozenset[str]] = field(default_factory=dict)
     peer_id: str = PERSON_PEER
+    down: set[str] = field(default_factory=set)
+    """Vendor peers that refuse data streams (a vendor that is away)."""
 
     def now(self) -> float:
         return 1_800_000_000 + self.clock.current_time()
@@ -81,6 +85,17 @@ class Market:
 
     def for_vendor(self, n: int) -> VendorNet:
         return VendorNet(self, n)
+
+    def peer_addrs(self, peer_id: str) -> list[str]:
+        return [f"/memory/{peer_id}"]
+
+    async def open_data(self, peer_id: str, addrs: list[str]) -> MemoryChannel:
+        if peer_id in self.down:
+            raise ConnectionRefusedError(f"{peer_id} is away")
+        n = int(peer_id.removeprefix("vendor-"))
+        ours, theirs = channel_pair(self.peer_id, peer_id)
+        self.nursery.start_soon(self.data[n].handle, theirs)
+        return ours
 
 
 @dataclass
@@ -111,4 +126,6 @@ def build(market: Market, tmp: Path, catalogs: list[Catalog | str]) -> None:
             load_policy(catalog.policy, catalog), market.for_vendor(n), clock=market.now,
         )
         market.vendors.append(vendor)
+        market.data.append(VendorData(vendor.store, vendor.key, clock=market.now,
+                                      closing=vendor.closing, offer_open=vendor.offer_open))
         market.topics[n] = catalog.topics

@@ -56,7 +56,8 @@ async def test_offers_counter_accept_agreement(tmp_path, autojump):
     assert trailhead.store.stock("TH-TENT-2") == 4
     assert market.vendors[2].stats["intents"] == 0            # kitchen never heard of it
     kinds = [e.kind for e in audit.entries(person.store.db)]
-    assert kinds == ["intent_sent", "offer_accepted", "agreement_signed"]
+    assert kinds == ["intent_sent", "offer_accepted", "agreement_signed",
+                     "agreement_acknowledged"]
     assert audit.verify(person.store.db) is None
     assert person.store.intent(intent.id).state == "agreed"
 

@@ -58,8 +58,9 @@ def test_each_party_received_what_the_protocol_sends_it(demo_out):
              for party in ("person", "vendor-1", "vendor-2")}
     assert kinds["vendor-1"] == ["intent.cbor", "counter.cbor", "accept.cbor", "agreement.cbor"]
     assert kinds["vendor-2"] == ["intent.cbor", "reject.cbor"]
-    assert sorted(kinds["person"]) == ["agreement.cbor", "agreement.cbor", "counter.cbor",
-                                       "offer.cbor", "offer.cbor"]
+    # The vendor's ack: it stored the countersigned agreement (spec §7.1).
+    assert sorted(kinds["person"]) == ["ack.cbor", "agreement.cbor", "agreement.cbor",
+                                       "counter.cbor", "offer.cbor", "offer.cbor"]
 
 
 def test_human_walkthrough_tells_the_story():

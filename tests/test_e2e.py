@@ -178,7 +178,8 @@ def test_restarting_the_daemon_keeps_everything(cluster):
     store = Store(person_home / "store.sqlite")
     try:
         kinds = [e.kind for e in audit.entries(store.db)]
-        assert kinds == ["intent_sent", "offer_accepted", "agreement_signed"]
+        assert kinds == ["intent_sent", "offer_accepted", "agreement_signed",
+                         "agreement_acknowledged"]
         assert audit.verify(store.db) is None
     finally:
         store.close()

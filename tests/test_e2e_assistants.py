@@ -66,8 +66,10 @@ def test_an_assistant_negotiates_for_the_person_who_sees_every_move(cluster):
     # Nothing on the network points at the person's daemon: the assistant published it.
     assert heard["origin"] == assistant.events[0]["peer_id"] != person.events[0]["peer_id"]
     assistant.expect("report", intent_id=intent["id"], timeout=30)
+    # Agreed once the vendor's ack reached the person's daemon through the assistant.
     agreements = _until(lambda: [a for a in client.call("GET", "/v1/agreements")
-                                 if a["intent_id"] == intent["id"]], assistant)
+                                 if a["intent_id"] == intent["id"] and a["state"] == "agreed"],
+                        assistant)
     raw = bytes.fromhex(client.call("GET", f"/v1/agreements/{agreements[0]['id']}")
                         ["envelope_hex"])
     verified = envelope.open(raw, now=int(time.time()))
@@ -77,7 +79,10 @@ def test_an_assistant_negotiates_for_the_person_who_sees_every_move(cluster):
     assert set(verified.signers) == {did, agreement.vendor}
     chain = verify_chain(agreement.delegation, root=agreement.buyer, now=agreement.issued_at)
     assert chain.chain == (agreement.buyer, did)
-    log = client.call("GET", "/v1/assistants/log", params={"intent_id": intent["id"]})
+    # The report is announced before it is filed with the daemon: wait for the filing.
+    log = _until(lambda: (entries := client.call(
+        "GET", "/v1/assistants/log", params={"intent_id": intent["id"]})) and any(
+        r["kind"] == "assistant_report" for r in entries) and entries, assistant)
     moves = [r["type"] for r in log if r["kind"] == "assistant_action"]
     assert moves == ["counter", "accept"]
     assert {"agreement_signed", "assistant_report"} <= {r["kind"] for r in log}

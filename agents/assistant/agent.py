@@ -63,6 +63,8 @@ class DeskLink(Protocol):
 class AssistantNetwork(Protocol):
     async def publish_intent(self, data: bytes) -> None: ...
     async def connect(self, addr: str) -> bool: ...
+    def peer_addrs(self, peer_id: str) -> list[str]: ...
+    async def open_data(self, peer_id: str, addrs: list[str]) -> Channel: ...
 
 
 class AssistantAgent:
@@ -111,8 +113,18 @@ class AssistantAgent:
     async def sent(self, session: Session, raw: bytes) -> None:
         await self._file(raw)
 
-    async def agreed(self, session: Session, raw: bytes) -> None:
-        pass  # the person's daemon files it (record) and decides about disclosure
+    async def settled(self, ref: str, raw: bytes, peer_id: str, *, agreed: bool) -> None:
+        """File the vendor's ack with the person's daemon: the deal is agreed (or void) there
+        too; the person decides about disclosure."""
+        stored = self.store.agreement(envelope.read_stored(raw).id)
+        if stored is not None and stored.ack is not None:
+            await self._file(stored.ack)
+
+    def peer_addrs(self, peer_id: str) -> list[str]:
+        return self.network.peer_addrs(peer_id)
+
+    async def open_data(self, peer_id: str, addrs: list[str]) -> Channel:
+        return await self.network.open_data(peer_id, addrs)
 
     async def received(self, session: Session, verified: Verified) -> None:
         await self._file(verified.raw)

@@ -13,6 +13,7 @@ import importlib.util
 import json
 import re
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -104,12 +105,16 @@ def run_assistant(home: Path, passphrase: Passphrase, spec: str, delegation: Pat
 async def _main(store: Any, key: KeyPair, assistant: Assistant, grant: bytes, scope: Scope,
                 peer_id: str, addrs: list[str], listen: str, bootstrap: list[str],
                 mdns: bool) -> None:
+    # Negotiations whose streams died with the last run are over; countersigned agreements
+    # the vendor never acknowledged are redelivered (spec §7.1).
+    store.end_interrupted(now=int(time.time()), note="interrupted: the assistant restarted")
     node = Node(key.seed, listen=listen, bootstrap=bootstrap, enable_mdns=mdns)
     async with node, trio.open_nursery() as nursery:
         client = DeskClient(node, peer_id, addrs, grant)
         agent = AssistantAgent(store, key, NodeNetwork(node), client, assistant, scope,
                                on_event=announce)
         agent.nursery = nursery
+        nursery.start_soon(agent.buyer.redeliver_forever)
 
         node.set_negotiation_handler(agent.handle_channel)
         nursery.start_soon(client.events, agent.on_desk,

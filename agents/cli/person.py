@@ -231,15 +231,25 @@ def _offers(rows: list[dict[str, Any]]) -> str:
     return "\n".join(_offer_line(o) for o in rows) or "no offers yet"
 
 
+_AGREEMENT_STATE = {
+    "agreed": "signed by both and stored by both (the vendor acknowledged it)",
+    "pending": "signed by both; waiting for the vendor to acknowledge storing it (your daemon "
+               "keeps delivering it)",
+    "void": "void: the vendor refused the countersignature (it came too late)",
+}
+
+
 def _agreement_line(a: dict[str, Any]) -> str:
-    return (f"{a['id']}  {_money(a['price_minor'], a['currency'])}  "
+    state = a.get("state", "agreed")
+    return (f"{a['id']}  {state:<7} {_money(a['price_minor'], a['currency'])}  "
             f"vendor {short_did(a['vendor'])}  intent {a['intent_id']}")
 
 
 def _agreement(a: dict[str, Any]) -> str:
+    state = _AGREEMENT_STATE.get(a.get("state", "agreed"), a.get("state", "?"))
     return (f"agreement {a['id']}: {_money(a['price_minor'], a['currency'])}\n"
             f"  buyer  {a['buyer']}\n  vendor {a['vendor']}\n"
-            f"  signed by both; the envelope is {len(a.get('envelope_hex', '')) // 2} bytes")
+            f"  {state}; the envelope is {len(a.get('envelope_hex', '')) // 2} bytes")
 
 
 def _cart_line(i: dict[str, Any]) -> str:

@@ -5,6 +5,9 @@ holds that stream and the buyer's state machine for as long as the negotiation
 is open. `Buyer` runs the receive/expire/refuse loop, makes the moves the
 person (or an assistant) asks for, countersigns and keeps the agreement, and
 writes everything that binds the buyer to the store before the vendor is told.
+A countersigned agreement is pending until the vendor's ack says it is on the
+vendor's disk too (spec §7.1); `redeliver_forever` hands it over again, with
+backoff, until one comes.
 What differs between the person and an assistant (which key signs, which chain
 a move carries, who is told of each envelope, what follows an agreement) is
 the `BuyerSide` it is given: composition, not subclassing.
@@ -21,10 +24,11 @@ from typing import Protocol
 import trio
 
 from intentcast.agents.conversation.channel import Channel
+from intentcast.agents.conversation.control import ControlError, exchange, pack
+from intentcast.agents.conversation.data_wire import Acked, Deliver, read_data_answer
 from intentcast.agents.conversation.driver import Conversation, first_frame, unix_clock
-from intentcast.agents.conversation.records import keep_agreement
 from intentcast.agents.errors import AgentError, Kind, first_line
-from intentcast.agents.store import audit
+from intentcast.agents.store import audit, deliveries, seen
 from intentcast.agents.store.db import Store, StoredAgreement, StoredIntent, StoredNegotiation
 from intentcast.protocol import (
     Agreement,
@@ -37,6 +41,7 @@ from intentcast.protocol import (
     Role,
     State,
     Verified,
+    check_ack,
     digest,
     envelope,
 )
@@ -44,7 +49,10 @@ from intentcast.protocol import (
 log = logging.getLogger("intentcast.buyer")
 
 STEP_TIMEOUT = 30.0
-"""Seconds to wait for a vendor's machine answer (a counter, an agreement)."""
+"""Seconds to wait for a vendor's machine answer (a counter, an agreement, an ack)."""
+COUNTERSIGNED = "countersigned"
+"""A negotiation's state, as the buyer stores it, from its countersignature to the vendor's
+ack: both signed, the vendor's storing not yet confirmed. Then `agreed`, or `void`."""
 
 
 @dataclass
@@ -81,8 +89,15 @@ class BuyerSide(Protocol):
     async def received(self, session: Session, verified: Verified) -> None:
         """Called after each counterparty envelope the negotiation accepted."""
 
-    async def agreed(self, session: Session, raw: bytes) -> None:
-        """Called once the countersigned agreement is stored and sent."""
+    async def settled(self, ref: str, raw: bytes, peer_id: str, *, agreed: bool) -> None:
+        """Called once the vendor answered the countersigned agreement: it stored it
+        (`agreed`), or refused it (the agreement is void)."""
+
+    def peer_addrs(self, peer_id: str) -> list[str]:
+        """Where a peer we talked to can be reached again (for redelivery)."""
+
+    async def open_data(self, peer_id: str, addrs: list[str]) -> Channel:
+        """A `/intentcast/data/1` stream to a vendor."""
 
 
 class Buyer:
@@ -96,6 +111,9 @@ class Buyer:
         self.sessions: dict[str, Session] = {}
         self.offers_changed = trio.Event()
         """Set (and replaced) whenever a new offer opens a negotiation."""
+        self._settled: dict[str, Session] = {}
+        """Sessions whose accept() waits for the vendor's ack, by agreement id."""
+        self._deliveries_changed = trio.Event()
 
     def session(self, ref: str) -> Session:
         session = self.sessions.get(ref)
@@ -125,6 +143,9 @@ class Buyer:
         return self._stored(ref)
 
     async def accept(self, ref: str) -> StoredAgreement:
+        """Accept, then return once the vendor acknowledged storing the agreement (state
+        `agreed`) or the step timeout passed with its ack still owed (state `pending`:
+        the agreement is redelivered until the vendor answers)."""
         session = self.session(ref)
         n = session.negotiation
         chain = await self.side.delegation(n)
@@ -139,9 +160,25 @@ class Buyer:
         if n.state is not State.AGREED:
             raise AgentError(Kind.PEER_FAILED,
                              f"the vendor did not sign: {session.failure or n.state.value}")
-        agreement = next(a for a in self.store.agreements() if a.intent_id == n.intent.id
-                         and a.vendor == n.counterparty)
-        return agreement
+        agreement_id = envelope.read_stored(n.agreement or b"").id
+        await self._await_change(session, lambda: self._settled_state(agreement_id) != "pending")
+        stored = self.store.agreement(agreement_id)
+        assert stored is not None
+        if stored.state == "void":
+            raise AgentError(Kind.PEER_FAILED, f"the vendor refused the countersignature: "
+                             f"{self._refusal(stored)}")
+        return stored
+
+    def _settled_state(self, agreement_id: str) -> str:
+        stored = self.store.agreement(agreement_id)
+        return stored.state if stored is not None else "pending"
+
+    @staticmethod
+    def _refusal(stored: StoredAgreement) -> str:
+        if stored.ack is None:
+            return "no reason given"
+        ack = envelope.read_stored(stored.ack)
+        return getattr(ack, "reason", None) or "no reason given"
 
     async def reject(self, ref: str, reason: str) -> StoredNegotiation:
         session = self.session(ref)
@@ -231,6 +268,10 @@ class Buyer:
         except IntentcastError as exc:
             log.info("refused an offer for %s: %s", offer.intent_id, exc)
             return None
+        if not seen.first_time(self.store, first_verified, now=now):
+            # An offer that opened a negotiation before (this run or an earlier one): a replay.
+            log.info("refused a replayed offer for %s", offer.intent_id)
+            return None
         session = Session(ref=digest(first)[:6].hex(), negotiation=n, channel=channel,
                           first=first_verified)
         self._record(n, first, "in", "offer")
@@ -247,25 +288,100 @@ class Buyer:
             self._save(session, note=detail)
 
     async def _countersign(self, session: Session) -> None:
+        """Countersign, keep it as pending with its delivery planned (one transaction),
+        send it, then wait on the stream for the vendor's ack."""
         n = session.negotiation
         raw = n.countersign(now=self.now())
-        verified = envelope.open(raw, now=self.now())
-        agreement = verified.message
+        agreement = envelope.read_stored(raw)
         assert isinstance(agreement, Agreement)
-        keep_agreement(self.store, raw, agreement, at=self.now(), audit_data={
-            "vendor": agreement.vendor, "sku": agreement.sku,
-            "price": agreement.price.model_dump()})
-        self.store.set_intent_state(agreement.intent_id, "agreed")
+        peer = session.channel.remote_peer_id
+        deliveries.start(
+            self.store, StoredAgreement(agreement.id, agreement.intent_id, agreement.buyer,
+                                        agreement.vendor, agreement.price.amount,
+                                        agreement.price.currency, raw, self.now(), "pending"),
+            ref=session.ref, peer_id=peer, addrs=self.side.peer_addrs(peer),
+            countersign_by=agreement.countersign_by,
+            audit_data={"agreement_id": agreement.id, "vendor": agreement.vendor,
+                        "terms_hash": agreement.terms_hash.hex(), "sku": agreement.sku,
+                        "price": agreement.price.model_dump()})
         self._record(n, raw, "out", "agreement")
-        await self.send(session, raw, record=False)
-        await self.side.agreed(session, raw)
+        self._settled[agreement.id] = session
+        await self.send(session, raw, record=False, state=COUNTERSIGNED)
+        answer = await first_frame(session.channel, self.step_timeout)
+        if answer is None:
+            self._deliveries_changed.set()  # redelivery takes it from here
+            return
+        try:
+            await self.settle(agreement.id, answer)
+        except IntentcastError as exc:
+            log.info("offer %s: not an ack: %s", session.ref, exc)
 
-    async def send(self, session: Session, raw: bytes, *, record: bool = True) -> None:
+    async def settle(self, agreement_id: str, ack_raw: bytes) -> None:
+        """Take the vendor's ack of a pending agreement: agreed (then what follows an
+        agreement, e.g. disclosure), or void. An ack for something settled is ignored."""
+        delivery = deliveries.get(self.store, agreement_id)
+        if delivery is None or delivery.state != "pending":
+            return
+        agreement = envelope.read_stored(delivery.raw)
+        assert isinstance(agreement, Agreement)
+        verified = envelope.open(ack_raw, now=self.now())
+        ack = check_ack(verified, about=delivery.raw, signer=agreement.vendor)
+        stored = ack.outcome == "stored"
+        if not deliveries.settle(self.store, agreement_id, stored=stored, ack=verified.raw,
+                                 now=self.now(), reason=ack.reason):
+            return
+        self.store.record_envelope(verified.raw, digest=verified.digest, type="ack",
+                                   direction="in", at=self.now(), intent_id=agreement.intent_id,
+                                   counterparty=agreement.vendor)
+        state = "agreed" if stored else "void"
+        self.store.set_negotiation_state(delivery.ref, state, note=ack.reason or "",
+                                         now=self.now())
+        if stored:
+            self.store.set_intent_state(agreement.intent_id, "agreed")
+        session = self._settled.pop(agreement_id, None)
+        if session is not None:
+            session.notify()
+        await self.side.settled(delivery.ref, delivery.raw, delivery.peer_id, agreed=stored)
+
+    async def redeliver_forever(self) -> None:
+        """Hand every pending countersigned agreement to its vendor again, with backoff,
+        until the vendor acknowledges it (spec §7.1, step 4)."""
+        while True:
+            now = self.now()
+            waiting = deliveries.pending(self.store)
+            for delivery in (d for d in waiting if d.next_at <= now):
+                await self._redeliver(delivery)
+            later = [d.next_at for d in deliveries.pending(self.store)]
+            self._deliveries_changed = trio.Event()
+            with trio.move_on_after(max(1, min(later) - self.now()) if later else 3600):
+                await self._deliveries_changed.wait()
+
+    async def _redeliver(self, delivery: deliveries.Delivery) -> None:
+        try:
+            with trio.fail_after(self.step_timeout):
+                stream = await self.side.open_data(delivery.peer_id, delivery.addrs)
+                answer = read_data_answer(await exchange(
+                    stream, pack(Deliver(envelope=delivery.raw)), peer="the vendor"))
+            if not isinstance(answer, Acked):
+                raise ControlError(f"the vendor answered {answer.op}: "
+                                   f"{getattr(answer, 'error', '')}")
+            await self.settle(delivery.agreement_id, answer.ack)
+        except (ControlError, IntentcastError, OSError, trio.TooSlowError) as exc:
+            log.info("agreement %s: delivery failed (%s); retrying later",
+                     delivery.agreement_id, exc)
+            deliveries.retry_later(self.store, delivery, now=self.now())
+        except Exception as exc:  # the transport's own failures: the vendor is away
+            log.info("agreement %s: vendor unreachable (%s: %s); retrying later",
+                     delivery.agreement_id, type(exc).__name__, exc)
+            deliveries.retry_later(self.store, delivery, now=self.now())
+
+    async def send(self, session: Session, raw: bytes, *, record: bool = True,
+                   state: str | None = None) -> None:
         """Record, save and send one of our envelopes on a negotiation."""
         if record:
             kind = envelope.read_stored(raw).type
             self._record(session.negotiation, raw, "out", kind)
-        self._save(session)
+        self._save(session, state=state)
         try:
             await session.channel.send(raw)
         except Exception as exc:  # a vanished peer: the negotiation cannot go on
@@ -287,6 +403,11 @@ class Buyer:
         assert n.first_offer is not None  # a session opens with an offer
         assert price is not None
         previous = self.store.negotiation(session.ref)
+        if state is None and n.state is State.AGREED and n.agreement is not None:
+            # Both signed: agreed only once the vendor's ack says it stored it too.
+            found = self.store.agreement(envelope.read_stored(n.agreement).id)
+            state = {"pending": COUNTERSIGNED, "void": "void"}.get(
+                found.state if found else "pending", State.AGREED.value)
         self.store.save_negotiation(StoredNegotiation(
             ref=session.ref, intent_id=n.intent.id, counterparty=n.counterparty or "",
             state=state or n.state.value, sku=n.first_offer.sku, title=n.first_offer.title,

@@ -6,7 +6,9 @@ the vendor a consent receipt and the fields sealed to it (answered `stored`
 them, or `error`); `revoke` {revocation} withdraws a consent (answered
 `deleted` {receipt}: the vendor's signed deletion receipt, or `error`);
 `redeem` {credit, redemption} presents a credit against an open offer
-(answered `honoured` {value} or `error`). Frames and maps
+(answered `honoured` {value} or `error`); `deliver` {envelope} hands over a
+countersigned agreement again, until the vendor acknowledges it (answered
+`ack` {ack}: the vendor's signed ack, stored or refused, or `error`; spec §7.1). Frames and maps
 as on the assistant protocol (agents/conversation/control.py).
 """
 
@@ -55,17 +57,30 @@ class Honoured(Op):
     value: int
 
 
-DataRequest = Annotated[Disclose | Revoke | Redeem, Field(discriminator="op")]
-DataAnswer = Annotated[Ok | Deleted | Stored | Honoured | Error, Field(discriminator="op")]
+class Deliver(Op):
+    """A countersigned agreement, (re)delivered until the vendor acknowledges it."""
+
+    op: Literal["deliver"] = "deliver"
+    envelope: Bytes
+
+
+class Acked(Op):
+    op: Literal["ack"] = "ack"
+    ack: Bytes
+
+
+DataRequest = Annotated[Disclose | Revoke | Redeem | Deliver, Field(discriminator="op")]
+DataAnswer = Annotated[Ok | Deleted | Stored | Honoured | Acked | Error,
+                       Field(discriminator="op")]
 _REQUEST: TypeAdapter[DataRequest] = TypeAdapter(DataRequest)
 _ANSWER: TypeAdapter[DataAnswer] = TypeAdapter(DataAnswer)
 
 
-def read_data_request(data: bytes) -> Disclose | Revoke | Redeem:
-    found: Disclose | Revoke | Redeem = unpack(_REQUEST, data)
+def read_data_request(data: bytes) -> Disclose | Revoke | Redeem | Deliver:
+    found: Disclose | Revoke | Redeem | Deliver = unpack(_REQUEST, data)
     return found
 
 
-def read_data_answer(data: bytes) -> Ok | Deleted | Stored | Honoured | Error:
-    found: Ok | Deleted | Stored | Honoured | Error = unpack(_ANSWER, data)
+def read_data_answer(data: bytes) -> Ok | Deleted | Stored | Honoured | Acked | Error:
+    found: Ok | Deleted | Stored | Honoured | Acked | Error = unpack(_ANSWER, data)
     return found

@@ -52,6 +52,8 @@ class Network(Protocol):
 
     def multiaddrs(self) -> list[str]: ...
     async def publish_intent(self, data: bytes) -> None: ...
+    def peer_addrs(self, peer_id: str) -> list[str]: ...
+    async def open_data(self, peer_id: str, addrs: list[str]) -> Channel: ...
 
 
 class PersonAgent:
@@ -194,12 +196,18 @@ class PersonAgent:
     async def received(self, session: Session, verified: Verified) -> None:
         pass
 
-    async def agreed(self, session: Session, raw: bytes) -> None:
-        """Disclose what the agreement requests, sealed to the vendor."""
-        if self.data is None:
+    async def settled(self, ref: str, raw: bytes, peer_id: str, *, agreed: bool) -> None:
+        """The vendor stored the agreement: disclose what it requests, sealed to the vendor."""
+        if self.data is None or not agreed:
             return
-        self.data.settle(session.ref)
+        self.data.settle(ref)
         try:
-            await self.data.after_agreement(raw, session.channel.remote_peer_id)
+            await self.data.after_agreement(raw, peer_id)
         except Exception as exc:  # the deal stands; the disclosure can be retried
             log.warning("disclosure for %s failed: %s", envelope.read_stored(raw).id, exc)
+
+    def peer_addrs(self, peer_id: str) -> list[str]:
+        return self.network.peer_addrs(peer_id)
+
+    async def open_data(self, peer_id: str, addrs: list[str]) -> Channel:
+        return await self.network.open_data(peer_id, addrs)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -57,6 +58,9 @@ async def _person_main(home: Path, store: Store, config: homes.Config, token: st
                        listen: str | None, bootstrap: list[str], mdns: bool,
                        api_port: int | None, step_timeout: float) -> None:
     master = MasterKey(secret(store, MASTER_SEED))
+    # Negotiations whose streams died with the last run are over; countersigned agreements
+    # the vendor never acknowledged are redelivered below (spec §7.1).
+    store.end_interrupted(now=int(time.time()), note="interrupted: the daemon restarted")
     node = Node(secret(store, HOST_SEED), listen=listen or config.listen,
                 bootstrap=[*config.bootstrap, *bootstrap], enable_mdns=mdns or config.mdns)
     async with node:
@@ -80,6 +84,7 @@ async def _person_main(home: Path, store: Store, config: homes.Config, token: st
 
         async with trio.open_nursery() as nursery:
             nursery.start_soon(desk.watch_expiry)
+            nursery.start_soon(agent.buyer.redeliver_forever)
             binds = await nursery.start(
                 partial(serve, app, hyper, shutdown_trigger=shutdown_trigger)  # type: ignore[arg-type]
             )

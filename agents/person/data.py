@@ -20,6 +20,7 @@ import trio
 from intentcast.agents.conversation.channel import Channel
 from intentcast.agents.conversation.control import ControlError, Error, Ok, exchange, pack
 from intentcast.agents.conversation.data_wire import (
+    Acked,
     Deleted,
     Disclose,
     Honoured,
@@ -69,7 +70,7 @@ class PersonData:
         self.deadline = deadline
 
     async def _ask(self, peer: dict[str, Any], frame: bytes
-                   ) -> Ok | Deleted | Stored | Honoured | Error:
+                   ) -> Ok | Deleted | Stored | Honoured | Acked | Error:
         addrs = [a for a in peer.get("addrs") or [] if isinstance(a, str)]
         with trio.fail_after(self.deadline):
             stream = await self.network.open_data(str(peer["peer_id"]), addrs)

@@ -40,14 +40,18 @@ from intentcast.agents.errors import AgentError, Kind
 from intentcast.agents.store import audit, grants
 from intentcast.agents.store.db import Store, StoredIntent
 from intentcast.protocol import (
+    Ack,
     Agreement,
     Intent,
     IntentcastError,
     MasterKey,
     ReplyTo,
     Report,
+    Verified,
+    check_ack,
     cose,
     did_from_public_key,
+    digest,
     envelope,
     scope_covers,
 )
@@ -219,6 +223,9 @@ class Desk:
         now = self.now()
         verified = envelope.open(record.envelope, now=now, require_complete=False)
         message = verified.message
+        if isinstance(message, Ack):
+            self._settle(assistant, verified)
+            return
         intent_id = getattr(message, "intent_id", None)
         stored = self.store.intent(intent_id) if isinstance(intent_id, str) else None
         if stored is None or _assistant_of(stored.raw) != assistant:
@@ -252,9 +259,33 @@ class Desk:
             raise AgentError(Kind.INVALID, "that agreement is not for this intent's key")
         if self.store.agreement(agreement.id) is not None:
             return
-        keep_agreement(self.store, raw, agreement, at=self.now(), audit_data={
+        # Pending until the assistant files the vendor's ack of it (spec §7.1).
+        keep_agreement(self.store, raw, agreement, at=self.now(), state="pending", audit_data={
             **data, "vendor": agreement.vendor, "accepted_by": agreement.agent})
-        self.store.set_intent_state(stored.id, "agreed")
+
+    def _settle(self, assistant: str, verified: Verified) -> None:
+        """The vendor's ack of an agreement the assistant made for us: agreed, or void."""
+        ack = verified.message
+        assert isinstance(ack, Ack)
+        for held in self.store.agreements():
+            if held.state != "pending" or digest(held.raw) != ack.about:
+                continue
+            agreement = envelope.read_stored(held.raw)
+            assert isinstance(agreement, Agreement)
+            if agreement.agent != assistant:
+                break
+            check_ack(verified, about=held.raw, signer=agreement.vendor)
+            stored = ack.outcome == "stored"
+            with self.store.transaction() as db:
+                self.store.settle_agreement(db, held.id, "agreed" if stored else "void",
+                                            verified.raw)
+                audit.append(db, at=self.now(), kind="agreement_acknowledged" if stored
+                             else "agreement_void", data={"agreement_id": held.id,
+                                                          "assistant": assistant})
+            if stored:
+                self.store.set_intent_state(held.intent_id, "agreed")
+            return
+        raise AgentError(Kind.NOT_FOUND, "no pending agreement of this assistant's has that ack")
 
     async def _push(self, connection: Connection, frame: bytes) -> None:
         async with connection.lock:

@@ -142,6 +142,38 @@ MIGRATIONS: list[str] = [
         raw BLOB NOT NULL
     );
     """,
+    # 7: agreements durable on both sides (spec §7.1): the buyer's agreement is pending
+    # until the vendor's ack; the vendor holds its signed agreement and the stock until
+    # countersign_by; the buyer redelivers until acknowledged; binding messages are
+    # guarded against replay across restarts.
+    """
+    ALTER TABLE agreements ADD COLUMN state TEXT NOT NULL DEFAULT 'agreed';
+    ALTER TABLE agreements ADD COLUMN ack BLOB;
+    CREATE TABLE holds (
+        agreement_id TEXT PRIMARY KEY,
+        ref TEXT NOT NULL,
+        intent_id TEXT NOT NULL,
+        sku TEXT NOT NULL,
+        quantity INTEGER NOT NULL,
+        countersign_by INTEGER NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('held', 'agreed', 'lapsed')),
+        raw BLOB NOT NULL
+    );
+    CREATE INDEX holds_by_state ON holds (state, countersign_by);
+    CREATE TABLE deliveries (
+        agreement_id TEXT PRIMARY KEY,
+        ref TEXT NOT NULL,
+        peer_id TEXT NOT NULL,
+        addrs TEXT NOT NULL,
+        countersign_by INTEGER NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_at INTEGER NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('pending', 'acked', 'refused')),
+        raw BLOB NOT NULL
+    );
+    CREATE TABLE seen (key BLOB PRIMARY KEY, expires_at INTEGER NOT NULL);
+    CREATE INDEX seen_by_expiry ON seen (expires_at);
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -160,6 +192,11 @@ class StoredAgreement:
     currency: str
     raw: bytes
     created_at: int
+    state: str = "agreed"
+    """`pending` (countersigned, the vendor's ack not yet in), `agreed` or `void` (the
+    vendor refused the countersignature: it came after countersign_by)."""
+    ack: bytes | None = None
+    """The vendor's ack envelope, once it came."""
 
 
 @dataclass(frozen=True)
@@ -357,6 +394,19 @@ class Store:
              n.currency, n.note, n.updated_at),
         )
 
+    def set_negotiation_state(self, ref: str, state: str, *, note: str, now: int) -> None:
+        self.db.execute("UPDATE negotiations SET state = ?, note = ?, updated_at = ? "
+                        "WHERE ref = ?", (state, note, now, ref))
+
+    def end_interrupted(self, *, now: int, note: str) -> int:
+        """End the negotiations a stopped process left open (their streams are gone): all
+        but those whose signed agreement still holds stock for a countersignature."""
+        return self.db.execute(
+            "UPDATE negotiations SET state = 'expired', note = ?, updated_at = ? WHERE state IN "
+            "('awaiting_offer', 'buyer_turn', 'seller_turn', 'accepted', 'seller_signed') "
+            "AND ref NOT IN (SELECT ref FROM holds WHERE state = 'held')", (note, now),
+        ).rowcount
+
     def negotiations(self, intent_id: str | None = None) -> list[StoredNegotiation]:
         where, args = ("WHERE intent_id = ?", (intent_id,)) if intent_id else ("", ())
         rows = self.db.execute(
@@ -417,28 +467,45 @@ class Store:
                 ).rowcount
                 if taken != 1:
                     raise StoreError(f"not enough stock of {sku} left")
-            db.execute(
-                "INSERT INTO agreements "
-                "(id, intent_id, buyer, vendor, price_minor, currency, raw, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (agreement.id, agreement.intent_id, agreement.buyer, agreement.vendor,
-                 agreement.price_minor, agreement.currency, agreement.raw, agreement.created_at),
-            )
+            self.insert_agreement(db, agreement)
             audit.append(db, at=agreement.created_at, kind="agreement_signed", data=audit_data)
+
+    @staticmethod
+    def insert_agreement(db: sqlite3.Connection, agreement: StoredAgreement) -> None:
+        """The agreement row alone, inside a transaction the caller holds."""
+        db.execute(
+            f"INSERT INTO agreements ({_AGREEMENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (agreement.id, agreement.intent_id, agreement.buyer, agreement.vendor,
+             agreement.price_minor, agreement.currency, agreement.raw, agreement.created_at,
+             agreement.state, agreement.ack),
+        )
 
     def agreements(self) -> list[StoredAgreement]:
         rows = self.db.execute(
-            "SELECT id, intent_id, buyer, vendor, price_minor, currency, raw, created_at "
-            "FROM agreements ORDER BY created_at, id"
-        )
-        return [StoredAgreement(*row) for row in rows]
+            f"SELECT {_AGREEMENT_COLUMNS} FROM agreements ORDER BY created_at, id")
+        return [_agreement(row) for row in rows]
 
     def agreement(self, agreement_id: str) -> StoredAgreement | None:
         row = self.db.execute(
-            "SELECT id, intent_id, buyer, vendor, price_minor, currency, raw, created_at "
-            "FROM agreements WHERE id = ?", (agreement_id,),
+            f"SELECT {_AGREEMENT_COLUMNS} FROM agreements WHERE id = ?", (agreement_id,),
         ).fetchone()
-        return StoredAgreement(*row) if row else None
+        return _agreement(row) if row else None
+
+    def settle_agreement(self, db: sqlite3.Connection, agreement_id: str, state: str,
+                         ack: bytes | None) -> None:
+        """Mark an agreement agreed or void with the ack that settled it (in a transaction)."""
+        db.execute("UPDATE agreements SET state = ?, ack = ? WHERE id = ?",
+                   (state, ack, agreement_id))
+
+
+_AGREEMENT_COLUMNS = ("id, intent_id, buyer, vendor, price_minor, currency, raw, created_at, "
+                      "state, ack")
+
+
+def _agreement(row: tuple[Any, ...]) -> StoredAgreement:
+    id_, intent_id, buyer, vendor, price_minor, currency, raw, created_at, state, ack = row
+    return StoredAgreement(id_, intent_id, buyer, vendor, price_minor, currency, bytes(raw),
+                           created_at, state, bytes(ack) if ack is not None else None)
 
 
 def _statements(script: str) -> list[str]:

@@ -75,6 +75,8 @@ class Catalog:
     concession_percent: int = 50
     max_rounds: int = 4
     offer_ttl: int = 600
+    hold: int = 120
+    """Seconds a signed agreement holds the stock for the buyer's countersignature."""
     loyalty_percent: int = 0
     """Credit issued to the buyer's pseudonym with each agreement, in % of its price."""
     delete_on_revocation: bool = True
@@ -141,7 +143,7 @@ def parse(raw: dict[str, Any], *, where: str = "catalog") -> Catalog:
     if len(set(skus)) != len(skus):
         raise CatalogError(f"{where}: every item needs its own sku")
     unknown = set(vendor) - {"name", "currency", "policy", "concession_percent", "max_rounds",
-                             "offer_ttl", "delete_on_revocation", "options",
+                             "offer_ttl", "hold", "delete_on_revocation", "options",
                              "loyalty_percent"}
     if unknown:
         raise CatalogError(f"{where} [vendor]: unknown setting {sorted(unknown)[0]!r}")
@@ -159,6 +161,7 @@ def parse(raw: dict[str, Any], *, where: str = "catalog") -> Catalog:
         concession_percent=_int(vendor, "concession_percent", f"{where} [vendor]", 0, 100, 50),
         max_rounds=_int(vendor, "max_rounds", f"{where} [vendor]", 0, 16, 4),
         offer_ttl=_int(vendor, "offer_ttl", f"{where} [vendor]", 10, 86_400, 600),
+        hold=_int(vendor, "hold", f"{where} [vendor]", 10, 3600, 120),
         loyalty_percent=_int(vendor, "loyalty_percent", f"{where} [vendor]", 0, 50, 0),
         delete_on_revocation=delete, options=options,
     )

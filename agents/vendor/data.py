@@ -20,7 +20,9 @@ import trio
 from intentcast.agents.conversation.channel import Channel
 from intentcast.agents.conversation.control import ControlError, Error, pack
 from intentcast.agents.conversation.data_wire import (
+    Acked,
     Deleted,
+    Deliver,
     Disclose,
     Honoured,
     Redeem,
@@ -31,6 +33,7 @@ from intentcast.agents.conversation.data_wire import (
 from intentcast.agents.conversation.driver import first_frame, unix_clock
 from intentcast.agents.store import consents, credits
 from intentcast.agents.store.db import Store
+from intentcast.agents.vendor.closing import Closing
 from intentcast.protocol import (
     Agreement,
     ConsentError,
@@ -58,9 +61,11 @@ class VendorData:
     def __init__(self, store: Store, key: KeyPair, *, clock: Callable[[], float] = time.time,
                  on_event: Callable[[dict[str, Any]], None] = lambda _: None,
                  loyalty_percent: int = 0,
-                 offer_open: Callable[[bytes], str | None] = lambda _: None) -> None:
+                 offer_open: Callable[[bytes], str | None] = lambda _: None,
+                 closing: Closing | None = None) -> None:
         self.store = store
         self.key = key
+        self.closing = closing or Closing(store, key, clock=clock)
         self.loyalty_percent = loyalty_percent
         self.offer_open = offer_open
         """The ref of our negotiation whose offer has this digest, if it is still open."""
@@ -78,6 +83,8 @@ class VendorData:
                     answer = self._disclosed(request)
                 elif isinstance(request, Revoke):
                     answer = self._revoked(request)
+                elif isinstance(request, Deliver):
+                    answer = pack(Acked(ack=self.closing.countersigned(request.envelope)))
                 else:
                     answer = self._redeemed(request)
             except (ControlError, IntentcastError, DataRefused) as exc:

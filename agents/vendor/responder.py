@@ -3,9 +3,10 @@
 For each verified intent that matches an item in stock, the responder opens a
 negotiation stream to the intent's `reply_to`, sends a signed offer priced by
 its policy, answers counters through the policy, signs the agreement when the
-buyer accepts (stock is set aside first), and stores the countersigned
-agreement. A vanished buyer ends the negotiation at its deadline and the stock
-set aside is given back.
+buyer accepts (holding the stock for its own bound, durably, first: closing.py),
+and stores the countersigned agreement before it acknowledges it. A vanished
+buyer ends the negotiation at its deadline; stock held for a signature nobody
+countersigned goes back when the hold lapses.
 """
 
 from __future__ import annotations
@@ -19,10 +20,10 @@ import trio
 
 from intentcast.agents.conversation.channel import Channel
 from intentcast.agents.conversation.driver import Conversation, unix_clock
-from intentcast.agents.conversation.records import keep_agreement
-from intentcast.agents.store import credits
+from intentcast.agents.store import credits, holds
 from intentcast.agents.store.db import Store, StoredNegotiation
 from intentcast.agents.vendor.catalog import Catalog, Item
+from intentcast.agents.vendor.closing import Closing
 from intentcast.agents.vendor.policy import CounterWith, PricingPolicy, Situation
 from intentcast.protocol import (
     Accept,
@@ -58,8 +59,10 @@ class VendorAgent:
         self, store: Store, key: KeyPair, catalog: Catalog, policy: PricingPolicy,
         network: VendorNetwork, *, clock: Callable[[], float] = time.time,
         on_refused: Callable[[dict[str, str]], None] = lambda _: None,
+        closing: Closing | None = None,
     ) -> None:
         self.store = store
+        self.closing = closing or Closing(store, key, clock=clock)
         self.open: dict[bytes, str] = {}
         """Offer digest -> ref, for negotiations still open: where a credit may apply."""
         self.revocations = Revocations()
@@ -134,27 +137,34 @@ class VendorAgent:
         if channel is None:
             log.info("could not reach the buyer of %s", intent.id)
             return
-        reserved = False
         self.open[digest(offer)] = ref
         try:
-            await channel.send(offer)
-            self.stats["offers"] += 1
             self._record(seller, offer, "out", "offer")
             self._save(ref, seller, item)
-            reserved = await self._converse(ref, seller, item, channel)
+            await channel.send(offer)
+            self.stats["offers"] += 1
+            await self._converse(ref, seller, item, channel)
         finally:
             self.open.pop(digest(offer), None)
             self._settle_credit(ref, agreed=seller.state is State.AGREED)
-            if reserved and seller.state is not State.AGREED:
-                self.store.release_stock(item.sku, intent.constraints.quantity)
-            self._save(ref, seller, item)
+            self._end(ref, seller, item)
             await channel.close()
 
+    def _end(self, ref: str, seller: Negotiation, item: Item) -> None:
+        """Save how the negotiation ended; a hold nobody countersigned stays until it lapses
+        (the buyer may still deliver its countersignature), unless the buyer withdrew."""
+        hold = holds.by_ref(self.store, ref)
+        if hold is None or hold.state != "held":
+            self._save(ref, seller, item)
+        elif seller.state is State.WITHDRAWN:
+            holds.lapse(self.store, hold, now=self.now(), note="withdrawn by the buyer")
+        else:
+            self._save(ref, seller, item, state=State.SELLER_SIGNED.value,
+                       note=f"awaiting the countersignature until {hold.countersign_by}")
+
     async def _converse(self, ref: str, seller: Negotiation, item: Item, channel: Channel
-                        ) -> bool:
-        """Run the negotiation to its end; True if stock was set aside for it."""
-        reserved = False
-        quantity = seller.intent.constraints.quantity
+                        ) -> None:
+        """Run the negotiation to its end."""
 
         async def refused(exc: IntentcastError) -> bool:
             log.info("offer %s: refused a message: %s", ref, exc)
@@ -177,18 +187,18 @@ class VendorAgent:
             if isinstance(message, Counter):
                 reply = self._answer_counter(seller, item, message)
             elif isinstance(message, Accept):
-                if self.store.reserve_stock(item.sku, quantity):
-                    reserved = True
-                    reply = seller.sign_agreement(now=self.now())
-                else:
+                reply = self.closing.hold(ref, seller, item.sku)
+                if reply is None:
                     reply = seller.reject(reason=f"{item.sku} sold out meanwhile", now=self.now())
             elif isinstance(message, Agreement) and seller.state is State.AGREED:
-                self._keep_agreement(data, message)
+                reply = self.closing.countersigned(data)  # stored, then acknowledged
+                self.stats["agreements"] += 1
             if reply is not None:
                 self._record(seller, reply, "out", _kind(reply))
+                self._save(ref, seller, item)
                 await channel.send(reply)
-            self._save(ref, seller, item)
-        return reserved
+            else:
+                self._save(ref, seller, item)
 
     def _settle_credit(self, ref: str, *, agreed: bool) -> None:
         credit = credits.by_ref(self.store, ref)
@@ -219,24 +229,20 @@ class VendorAgent:
             return seller.counter(price=price, now=self.now())
         return seller.reject(reason=decision.reason[:280], now=self.now())
 
-    def _keep_agreement(self, raw: bytes, agreement: Agreement) -> None:
-        keep_agreement(self.store, raw, agreement, at=self.now(), audit_data={
-            "buyer": agreement.buyer, "sku": agreement.sku,
-            "price": agreement.price.model_dump()})
-        self.stats["agreements"] += 1
-
     def _record(self, n: Negotiation, raw: bytes, direction: str, kind: str) -> None:
         self.store.record_envelope(raw, digest=digest(raw), type=kind, direction=direction,
                                    at=self.now(), intent_id=n.intent.id,
                                    counterparty=n.intent_signer)
 
-    def _save(self, ref: str, n: Negotiation, item: Item) -> None:
+    def _save(self, ref: str, n: Negotiation, item: Item, *, state: str | None = None,
+              note: str = "") -> None:
         price = n.current_price
         assert price is not None  # saved only once our offer is on the table
         self.store.save_negotiation(StoredNegotiation(
-            ref=ref, intent_id=n.intent.id, counterparty=n.intent_signer, state=n.state.value,
-            sku=item.sku, title=item.title, price_minor=price.amount,
-            currency=price.currency, note="", updated_at=self.now(),
+            ref=ref, intent_id=n.intent.id, counterparty=n.intent_signer,
+            state=state or n.state.value, sku=item.sku, title=item.title,
+            price_minor=price.amount, currency=price.currency, note=note,
+            updated_at=self.now(),
         ))
 
 

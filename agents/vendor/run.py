@@ -20,6 +20,7 @@ from intentcast.agents.runtime.setup import HOST_SEED, VENDOR_SEED, Passphrase, 
 from intentcast.agents.store.db import Store
 from intentcast.agents.vendor.catalog import Catalog
 from intentcast.agents.vendor.catalog import load as load_catalog
+from intentcast.agents.vendor.closing import Closing
 from intentcast.agents.vendor.data import VendorData
 from intentcast.agents.vendor.policy import PricingPolicy, load_policy
 from intentcast.agents.vendor.responder import VendorAgent
@@ -47,18 +48,25 @@ def run_vendor(home: Path, passphrase: Passphrase, *, listen: str | None, bootst
 async def _vendor_main(store: Store, config: homes.Config, catalog: Catalog, policy: PricingPolicy,
                        listen: str | None, bootstrap: list[str], mdns: bool) -> None:
     key = KeyPair(secret(store, VENDOR_SEED))
+    closing = Closing(store, key, hold=catalog.hold, on_event=announce)
+    # What a stopped responder left in flight: holds that lapsed meanwhile give their stock
+    # back; negotiations whose streams died are over (spec §7.1, reconciliation).
+    closing.lapse_due()
+    store.end_interrupted(now=closing.now(), note="interrupted: the responder restarted")
     node = Node(secret(store, HOST_SEED), listen=listen or config.listen,
                 bootstrap=[*config.bootstrap, *bootstrap], enable_mdns=mdns or config.mdns)
     async with node, trio.open_nursery() as nursery:
         node.on_drop = lambda reason, topic: announce(
             {"event": "dropped", "reason": reason, "topic": topic})
-        agent = VendorAgent(store, key, catalog, policy, NodeNetwork(node),
+        agent = VendorAgent(store, key, catalog, policy, NodeNetwork(node), closing=closing,
                             on_refused=lambda event: announce({"event": "refused", **event}))
         nursery.start_soon(_learn_revocations, await node.subscribe_revocations(), agent)
         data = VendorData(store, key, on_event=announce,
-                          loyalty_percent=catalog.loyalty_percent, offer_open=agent.offer_open)
+                          loyalty_percent=catalog.loyalty_percent, offer_open=agent.offer_open,
+                          closing=closing)
         node.set_stream_handler(DATA_PROTOCOL, data.handle)
         nursery.start_soon(data.purge_forever)
+        nursery.start_soon(closing.lapse_forever)
         for topic in sorted(catalog.topics):
             intents = await node.subscribe_intents(topic)
             nursery.start_soon(_answer_all, intents, agent, nursery)

@@ -84,7 +84,8 @@ def _offer_json(n: StoredNegotiation) -> dict[str, Any]:
 
 def _agreement_json(a: StoredAgreement, *, raw: bool = False) -> dict[str, Any]:
     out = {"id": a.id, "intent_id": a.intent_id, "buyer": a.buyer, "vendor": a.vendor,
-           "price_minor": a.price_minor, "currency": a.currency, "created_at": a.created_at}
+           "price_minor": a.price_minor, "currency": a.currency, "created_at": a.created_at,
+           "state": a.state}
     if raw:
         out["envelope_hex"] = a.raw.hex()
     return out
@@ -187,9 +188,16 @@ def create_app(
             raise AgentError(Kind.INVALID, f"price: {exc}") from exc
         return _offer_json(await agent.counter(ref, price, body.note))
 
-    @app.post("/v1/offers/{ref}/accept", dependencies=guarded)
-    async def accept(ref: str) -> dict[str, Any]:
-        return _agreement_json(await agent.accept(ref), raw=True)
+    @app.post("/v1/offers/{ref}/accept", dependencies=guarded,
+              responses={202: {"description": "signed by both, but the vendor has not yet "
+                                              "acknowledged storing it: `state` is `pending` "
+                                              "and the daemon keeps delivering it"}})
+    async def accept(ref: str) -> JSONResponse:
+        """Returns once the vendor acknowledged storing the agreement (200, `agreed`), or
+        after the step timeout with the acknowledgement still owed (202, `pending`)."""
+        agreement = await agent.accept(ref)
+        return JSONResponse(_agreement_json(agreement, raw=True),
+                            status_code=200 if agreement.state == "agreed" else 202)
 
     @app.post("/v1/offers/{ref}/reject", dependencies=guarded)
     async def reject(ref: str, body: PostReason | None = None) -> dict[str, Any]:
