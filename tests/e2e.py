@@ -103,6 +103,18 @@ class Cluster:
     def env(self) -> dict[str, str]:
         return {**os.environ, PASSPHRASE_ENV: PASSPHRASE, "PYTHONUNBUFFERED": "1"}
 
+    @staticmethod
+    def python() -> list[str]:
+        """The real `intentcast` command, run from this checkout's interpreter."""
+        return [sys.executable, "-m", "intentcast.agents.cli"]
+
+    def forget(self, handle: Proc) -> None:
+        """Stop tracking a process that has exited (killed by the test), closing its pipes."""
+        self.procs.remove(handle)
+        for pipe in (handle.proc.stdin, handle.proc.stdout):
+            if pipe is not None and not pipe.closed:
+                pipe.close()
+
     def spawn(self, name: str, args: list[str], *, stdin: bool = False) -> Proc:
         log = self.root / f"{name}.log"
         with log.open("ab") as err:

@@ -327,17 +327,12 @@ class Buyer:
         verified = envelope.open(ack_raw, now=self.now())
         ack = check_ack(verified, about=delivery.raw, signer=agreement.vendor)
         stored = ack.outcome == "stored"
-        if not deliveries.settle(self.store, agreement_id, stored=stored, ack=verified.raw,
-                                 now=self.now(), reason=ack.reason):
+        if not deliveries.settle(self.store, delivery, stored=stored, ack=verified.raw,
+                                 now=self.now(), reason=ack.reason, intent_id=agreement.intent_id):
             return
         self.store.record_envelope(verified.raw, digest=verified.digest, type="ack",
                                    direction="in", at=self.now(), intent_id=agreement.intent_id,
                                    counterparty=agreement.vendor)
-        state = "agreed" if stored else "void"
-        self.store.set_negotiation_state(delivery.ref, state, note=ack.reason or "",
-                                         now=self.now())
-        if stored:
-            self.store.set_intent_state(agreement.intent_id, "agreed")
         session = self._settled.pop(agreement_id, None)
         if session is not None:
             session.notify()

@@ -394,10 +394,6 @@ class Store:
              n.currency, n.note, n.updated_at),
         )
 
-    def set_negotiation_state(self, ref: str, state: str, *, note: str, now: int) -> None:
-        self.db.execute("UPDATE negotiations SET state = ?, note = ?, updated_at = ? "
-                        "WHERE ref = ?", (state, note, now, ref))
-
     def end_interrupted(self, *, now: int, note: str) -> int:
         """End the negotiations a stopped process left open (their streams are gone): all
         but those whose signed agreement still holds stock for a countersignature."""

@@ -54,9 +54,11 @@ def start(store: Store, agreement: StoredAgreement, *, ref: str, peer_id: str, a
                      data=audit_data)
 
 
-def settle(store: Store, agreement_id: str, *, stored: bool, ack: bytes, now: int,
-           reason: str | None) -> bool:
-    """Record the vendor's ack: agreed, or void. False if it was settled already."""
+def settle(store: Store, delivery: Delivery, *, stored: bool, ack: bytes, now: int,
+           reason: str | None, intent_id: str) -> bool:
+    """Record the vendor's ack (agreed, or void) with the negotiation's and the intent's new
+    state, in one transaction. False if it was settled already."""
+    agreement_id = delivery.agreement_id
     with store.transaction() as db:
         ended = db.execute("UPDATE deliveries SET state = ? WHERE agreement_id = ? AND "
                            "state = 'pending'", ("acked" if stored else "refused",
@@ -64,6 +66,10 @@ def settle(store: Store, agreement_id: str, *, stored: bool, ack: bytes, now: in
         if not ended:
             return False
         store.settle_agreement(db, agreement_id, "agreed" if stored else "void", ack)
+        db.execute("UPDATE negotiations SET state = ?, note = ?, updated_at = ? WHERE ref = ?",
+                   ("agreed" if stored else "void", reason or "", now, delivery.ref))
+        if stored:
+            db.execute("UPDATE intents SET state = 'agreed' WHERE id = ?", (intent_id,))
         audit.append(db, at=now, kind="agreement_acknowledged" if stored else "agreement_void",
                      data={"agreement_id": agreement_id,
                            **({} if stored else {"reason": reason or ""})})
