@@ -50,6 +50,8 @@ log = logging.getLogger("intentcast.buyer")
 
 STEP_TIMEOUT = 30.0
 """Seconds to wait for a vendor's machine answer (a counter, an agreement, an ack)."""
+MAX_REFUSED_FRAMES = 3
+"""Frames a vendor may send that do not fit the negotiation before the buyer hangs up."""
 COUNTERSIGNED = "countersigned"
 """A negotiation's state, as the buyer stores it, from its countersignature to the vendor's
 ack: both signed, the vendor's storing not yet confirmed. Then `agreed`, or `void`."""
@@ -231,7 +233,8 @@ class Buyer:
                 log.info("offer %s: refused a message: %s", session.ref, exc)
                 return False  # a vendor's bad frame is dropped; the negotiation goes on
 
-            talk = Conversation(channel, n, self.now, on_refused=refused)
+            talk = Conversation(channel, n, self.now, on_refused=refused,
+                                max_refused=MAX_REFUSED_FRAMES)
             while (move := await talk.next_move()) is not None:
                 data, verified = move
                 self._record(n, data, "in", verified.message.type)
@@ -243,6 +246,9 @@ class Buyer:
                 session.failure = "the negotiation timed out"
             elif talk.peer_closed:
                 session.failure = "the vendor closed the stream"
+            elif talk.misbehaved:
+                session.failure = "the vendor kept sending frames that do not fit; hung up"
+                await channel.reset()
         finally:
             self.sessions.pop(session.ref, None)
             still_open = session.negotiation.is_open

@@ -179,7 +179,7 @@ class Node:
         """Serve another framed-envelope protocol (the assistant desk, data) with `handler`."""
 
         async def serve(stream: INetStream) -> None:
-            channel = StreamChannel(stream, self)
+            channel = StreamChannel(stream, self.drop)
             try:
                 await handler(channel)
             except Exception:  # one peer's stream must never take the node down
@@ -202,10 +202,10 @@ class Node:
         if maddrs:
             await self.host.connect(PeerInfo(peer, maddrs))
         stream = await self.host.new_stream(peer, [TProtocol(protocol)])
-        return StreamChannel(stream, self)
+        return StreamChannel(stream, self.drop)
 
     async def _on_stream(self, stream: INetStream) -> None:
-        channel = StreamChannel(stream, self)
+        channel = StreamChannel(stream, self.drop)
         if self._handler is None:
             await channel.reset()
             return

@@ -59,7 +59,9 @@ async def _vendor_main(store: Store, config: homes.Config, catalog: Catalog, pol
         node.on_drop = lambda reason, topic: announce(
             {"event": "dropped", "reason": reason, "topic": topic})
         agent = VendorAgent(store, key, catalog, policy, NodeNetwork(node), closing=closing,
-                            on_refused=lambda event: announce({"event": "refused", **event}))
+                            on_refused=lambda event: announce({"event": "refused", **event}),
+                            on_drop=lambda reason: node.drop(reason))
+        nursery.start_soon(agent.serve)
         nursery.start_soon(_learn_revocations, await node.subscribe_revocations(), agent)
         data = VendorData(store, key, on_event=announce,
                           loyalty_percent=catalog.loyalty_percent, offer_open=agent.offer_open,
@@ -69,7 +71,7 @@ async def _vendor_main(store: Store, config: homes.Config, catalog: Catalog, pol
         nursery.start_soon(closing.lapse_forever)
         for topic in sorted(catalog.topics):
             intents = await node.subscribe_intents(topic)
-            nursery.start_soon(_answer_all, intents, agent, nursery)
+            nursery.start_soon(_answer_all, intents, agent)
         announce({"event": "ready", "role": "vendor", "did": key.did, "name": catalog.name,
                    "peer_id": node.peer_id, "addrs": node.multiaddrs(),
                    "topics": sorted(catalog.topics)})
@@ -77,13 +79,12 @@ async def _vendor_main(store: Store, config: homes.Config, catalog: Catalog, pol
         nursery.cancel_scope.cancel()
 
 
-async def _answer_all(intents: AsyncIterator[Delivery], agent: VendorAgent,
-                      nursery: trio.Nursery) -> None:
+async def _answer_all(intents: AsyncIterator[Delivery], agent: VendorAgent) -> None:
     async for delivery in intents:
         verified = delivery.verified
         announce({"event": "intent", "id": verified.message.id, "signer": verified.signer,
                    "origin": delivery.origin})
-        nursery.start_soon(agent.on_intent, verified)
+        agent.hear(verified)
 
 
 async def _learn_revocations(revocations: AsyncIterator[Delivery], agent: VendorAgent) -> None:
