@@ -4,9 +4,11 @@ Any process on the machine can connect to the API port, token or not. So each co
 runs in a handler that catches whatever Hypercorn lets escape, closes that connection and
 counts it; a failed accept is retried; the server itself, should it fail anyway, is
 restarted on the same socket; and nothing the API does reaches the nursery of the libp2p
-node beside it. We drive Hypercorn's own
-connection class (`TCPServer`) instead of `hypercorn.trio.serve`, because `serve` runs every
-connection in one nursery: one connection's exception ended all of them, and the daemon.
+node beside it. We drive Hypercorn's own connection class (`TCPServer`, with its
+`WorkerContext` and `ASGIWrapper`: internals, so tests/test_api_serve.py and the e2e tests
+in tests/test_api_attacks.py are what tells a Hypercorn upgrade broke them) instead of
+`hypercorn.trio.serve`, because `serve` runs every connection in one nursery: one
+connection's exception ended all of them, and the daemon.
 
 Two faults in Hypercorn (0.17, 0.18) did exactly that, both from a client without a token:
 - a request answered while its client still sends (a body refused early; bytes after a
