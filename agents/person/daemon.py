@@ -8,22 +8,19 @@ interrupted daemon leaves nothing half-written.
 
 from __future__ import annotations
 
-import logging
 import os
 import time
-from functools import partial
 from pathlib import Path
 from typing import Any
 
 import trio
-from hypercorn.config import Config as HypercornConfig
-from hypercorn.trio import serve
 
 from intentcast.agents.conversation.buyer import STEP_TIMEOUT
 from intentcast.agents.net.network import NodeNetwork
 from intentcast.agents.net.node import ASSISTANT_PROTOCOL, Node
 from intentcast.agents.person.agent import PersonAgent
 from intentcast.agents.person.api.app import create_app
+from intentcast.agents.person.api.serve import ApiCounters, serve_api
 from intentcast.agents.person.data import PersonData
 from intentcast.agents.person.desk import Desk
 from intentcast.agents.runtime import home as homes
@@ -71,24 +68,18 @@ async def _person_main(home: Path, store: Store, config: homes.Config, token: st
 
         node.set_negotiation_handler(agent.handle_channel)
         node.set_stream_handler(ASSISTANT_PROTOCOL, desk.handle)
-        app = create_app(agent, token, lambda: _status(node), node.wait_for_topic_peers)
-        hyper = HypercornConfig()
+        counters = ApiCounters()
+        app = create_app(agent, token, lambda: {**_status(node), "api": counters.snapshot()},
+                         node.wait_for_topic_peers)
         port = config.api_port if api_port is None else api_port
-        hyper.bind = [f"{config.api_host}:{port}"]
-        hyper.accesslog = None
-        hyper.errorlog = logging.getLogger("intentcast.api")
         stop = trio.Event()
-
-        async def shutdown_trigger() -> None:
-            await stop.wait()
 
         async with trio.open_nursery() as nursery:
             nursery.start_soon(desk.watch_expiry)
             nursery.start_soon(agent.buyer.redeliver_forever)
-            binds = await nursery.start(
-                partial(serve, app, hyper, shutdown_trigger=shutdown_trigger)  # type: ignore[arg-type]
-            )
-            bound_port = int(binds[0].rsplit(":", 1)[1])
+            # serve_api catches what any API connection raises: no client can end the node.
+            bound_port: int = await nursery.start(serve_api, app, counters,
+                                                  (config.api_host, port), stop)
             homes.write_api_address(home, config.api_host, bound_port, os.getpid())
             announce({"event": "ready", "role": "person", "peer_id": node.peer_id,
                        "addrs": node.multiaddrs(), "api": f"http://{config.api_host}:"
