@@ -6,10 +6,13 @@ from __future__ import annotations
 import logging
 import os
 import stat
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from e2e import ROOT
 
 from intentcast.agents.runtime.home import Config
 from intentcast.agents.runtime.setup import init, open_store
@@ -67,3 +70,29 @@ def test_a_foreign_store_is_refused_before_its_mode_is_touched(tmp_path):
     with pytest.raises(StoreError, match="not an SQLite file"):
         open_store(home, lambda: "pw")
     assert _mode(home / "store.sqlite") == 0o644
+
+
+@pytest.mark.e2e
+def test_the_cli_init_and_a_daemon_with_an_exposed_token(cluster, tmp_path, lax_umask):
+    home = tmp_path / "open"
+    home.mkdir(mode=0o755)
+    run = subprocess.run([sys.executable, "-m", "intentcast.agents.cli", "--home", str(home),
+                          "init", "--insecure-fast-kdf"], capture_output=True, text=True,
+                         env=cluster.env(), cwd=ROOT)
+    assert run.returncode == 0, run.stderr
+    assert _mode(home) == 0o700
+    assert {name: _mode(home / name) for name in FILES} == dict.fromkeys(FILES, 0o600)
+    # Someone loosened the token: the daemon tightens it and, since others may have read
+    # it, makes a new one; the CLI works with the new one.
+    old = (home / "api-token").read_bytes()
+    os.chmod(home / "api-token", 0o644)
+    daemon = cluster.spawn("daemon", [sys.executable, "-m", "intentcast.agents.cli",
+                                      "--home", str(home), "daemon"])
+    daemon.expect("ready")
+    assert _mode(home / "api-token") == 0o600
+    assert (home / "api-token").read_bytes() != old
+    assert "api-token was mode 644" in daemon.log.read_text()
+    for name in ("store.sqlite-wal", "store.sqlite-shm", "api.json", "lock"):
+        assert _mode(home / name) == 0o600, name
+    assert cluster.api(home).call("GET", "/v1/status")["peer_id"]
+    assert daemon.stop() == 0
