@@ -36,7 +36,7 @@ async def test_a_vendor_opening_silent_streams_holds_its_share_of_the_buyer(tmp_
         await trio.testing.wait_all_tasks_blocked()
         assert len(person.buyer.slots) == STREAMS_PER_VENDOR
         assert person.buyer.slots.refused == 8
-        honest, theirs = channel_pair("honest-vendor", person.network.peer_id)
+        _honest, theirs = channel_pair("honest-vendor", person.network.peer_id)
         nursery.start_soon(person.handle_channel, theirs)
         await trio.testing.wait_all_tasks_blocked()
         assert len(person.buyer.slots) == STREAMS_PER_VENDOR + 1  # another vendor gets in

@@ -33,6 +33,7 @@ from libp2p.stream_muxer.yamux.yamux import Yamux
 from libp2p.tools.anyio_service import background_trio_service
 
 from intentcast.agents.net.gossip import Delivery, Gossip
+from intentcast.agents.net.ports import PortError, check_listen
 from intentcast.agents.net.streams import (
     ASSISTANT_PROTOCOL,
     DATA_PROTOCOL,
@@ -83,10 +84,14 @@ class Node:
     # -- lifecycle ----------------------------------------------------------------------
 
     async def __aenter__(self) -> Node:
+        check_listen(str(self.listen))  # py-libp2p would share a taken port (net/ports.py)
         stack = self._stack
         await stack.__aenter__()
         try:
             await stack.enter_async_context(self.host.run(listen_addrs=[self.listen]))
+            stack.push_async_callback(self._close_listeners)
+            if not self.host.get_addrs():  # py-libp2p logs a failed listen and runs on
+                raise PortError(str(self.listen), "py-libp2p could not listen there")
             nursery = await stack.enter_async_context(trio.open_nursery())
             stack.callback(nursery.cancel_scope.cancel)
             await stack.enter_async_context(background_trio_service(self.gossip.pubsub))
@@ -103,6 +108,13 @@ class Node:
     async def __aexit__(self, exc_type: type[BaseException] | None,
                         exc: BaseException | None, tb: TracebackType | None) -> None:
         await self._stack.__aexit__(exc_type, exc, tb)
+
+    async def _close_listeners(self) -> None:
+        # py-libp2p's host.run cancels its tasks, which closes the connections, but leaves the
+        # listening sockets open: the port would stay taken after the node ends. (Swarm.close
+        # would close them too, after each connection one by one, 0.1 s each in Yamux.close.)
+        for listener in list(self.host.get_network().listeners.values()):
+            await listener.close()
 
     def drop(self, reason: str, topic: str = "") -> None:
         self.dropped[reason] += 1

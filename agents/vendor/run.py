@@ -3,6 +3,7 @@
 It answers every intent its catalog fits until SIGINT or SIGTERM; each
 negotiation, disclosure and deletion is a committed SQLite transaction before
 the buyer hears of it, so an interrupted responder leaves nothing half-written.
+One responder per home (one identity, one stock): it holds the home's lock.
 """
 
 from __future__ import annotations
@@ -15,7 +16,14 @@ import trio
 from intentcast.agents.net.network import NodeNetwork
 from intentcast.agents.net.node import DATA_PROTOCOL, Delivery, Node
 from intentcast.agents.runtime import home as homes
-from intentcast.agents.runtime.process import announce, until_signalled
+from intentcast.agents.runtime import lock
+from intentcast.agents.runtime.process import (
+    Stop,
+    announce,
+    check_listen,
+    run_agent,
+    stop_on_signals,
+)
 from intentcast.agents.runtime.setup import HOST_SEED, VENDOR_SEED, Passphrase, open_store, secret
 from intentcast.agents.store.db import Store
 from intentcast.agents.vendor.catalog import Catalog
@@ -37,16 +45,25 @@ def run_vendor(home: Path, passphrase: Passphrase, *, listen: str | None, bootst
         raise homes.HomeError("no catalog: pass --catalog FILE or set vendor.catalog")
     parsed = load_catalog(path)
     policy = load_policy(parsed.policy, parsed)
-    store = open_store(home, passphrase)
-    try:
-        trio.run(_vendor_main, store, config, parsed, policy, listen, bootstrap, mdns)
-    finally:
-        store.close()
+    with lock.hold(home, "intentcast vendor run"):
+        check_listen(home, listen or config.listen)
+        store = open_store(home, passphrase)
+        try:
+            run_agent(home, _vendor_main, store, config, parsed, policy, listen, bootstrap, mdns)
+        finally:
+            store.close()
     return 0
 
 
 async def _vendor_main(store: Store, config: homes.Config, catalog: Catalog, policy: PricingPolicy,
                        listen: str | None, bootstrap: list[str], mdns: bool) -> None:
+    async with stop_on_signals() as stopping:
+        await _serve(stopping, store, config, catalog, policy, listen, bootstrap, mdns)
+
+
+async def _serve(stopping: Stop, store: Store, config: homes.Config, catalog: Catalog,
+                 policy: PricingPolicy, listen: str | None, bootstrap: list[str],
+                 mdns: bool) -> None:
     key = KeyPair(secret(store, VENDOR_SEED))
     closing = Closing(store, key, hold=catalog.hold, on_event=announce)
     # What a stopped responder left in flight: holds that lapsed meanwhile give their stock
@@ -75,7 +92,7 @@ async def _vendor_main(store: Store, config: homes.Config, catalog: Catalog, pol
         announce({"event": "ready", "role": "vendor", "did": key.did, "name": catalog.name,
                    "peer_id": node.peer_id, "addrs": node.multiaddrs(),
                    "topics": sorted(catalog.topics)})
-        await until_signalled()
+        await stopping.wait()
         nursery.cancel_scope.cancel()
 
 

@@ -209,16 +209,21 @@ def pause(failures: int) -> float:
     return RESTART_DELAYS[min(failures, len(RESTART_DELAYS) - 1)]
 
 
-async def serve_api(app: ASGIFramework, counters: ApiCounters, address: tuple[str, int],
-                    stop: trio.Event, *,
+async def serve_api(app: ASGIFramework, counters: ApiCounters,
+                    address: tuple[str, int] | socket.socket, stop: trio.Event, *,
                     task_status: TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
-    """Serve the API on (host, port) (port 0: any free one) until `stop` is set.
+    """Serve the API on (host, port) (port 0: any free one), or on a socket bound and
+    listening already (the daemon binds before it starts, so a port in use is one line),
+    until `stop` is set.
 
     Start it with `await nursery.start(...)`: it reports the port it bound once it accepts.
     Only a failure to bind ends it (before it reports); after that, a server that fails is
     restarted on the same socket, and the connections it had are closed.
     """
-    listener = await listen(*address)
+    if isinstance(address, socket.socket):
+        listener = trio.SocketListener(trio.socket.from_stdlib_socket(address))
+    else:
+        listener = await listen(*address)
     async with listener:
         task_status.started(listener.socket.getsockname()[1])
         await supervise(ApiServer, app, counters, listener, stop)
