@@ -20,6 +20,7 @@ from intentcast.agents.cli.passphrase import read_passphrase
 from intentcast.agents.demo import walkthrough
 from intentcast.agents.person.client import ApiError
 from intentcast.agents.runtime import home as homes
+from intentcast.agents.runtime import process
 from intentcast.agents.store.db import StoreError
 from intentcast.agents.store.db import explain as explain_sqlite
 from intentcast.agents.store.vault import VaultError
@@ -60,6 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
     network.add_argument("--bootstrap", type=_multiaddr, action="append", default=[],
                          metavar="MULTIADDR", help="a peer to connect to (repeatable)")
     network.add_argument("--mdns", action="store_true", help="find peers on the LAN with mDNS")
+    network.add_argument("--log-level", choices=homes.LOG_LEVELS,
+                         help="what to log on stderr (default: log.level in config.toml, info: "
+                         "a line per event that matters)")
 
     parser = argparse.ArgumentParser(
         prog="intentcast", parents=[common],
@@ -120,6 +124,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     input file; 130 interrupted before the agent was up; 141 stdout closed under us."""
     args = build_parser().parse_args(argv)
     args.json = getattr(args, "json", False)
+    process.log_level = getattr(args, "log_level", None)
     home = homes.resolve(getattr(args, "home", None))
     try:
         code = _run(args, home)

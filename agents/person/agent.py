@@ -26,19 +26,24 @@ from intentcast.agents.conversation.driver import unix_clock
 from intentcast.agents.errors import AgentError, Kind, first_line
 from intentcast.agents.person.data import PersonData
 from intentcast.agents.person.desk import Desk
+from intentcast.agents.person.events import EventLog
 from intentcast.agents.person.requests import IntentRequest
 from intentcast.agents.store.db import Store, StoredAgreement, StoredIntent, StoredNegotiation
 from intentcast.protocol import (
     Constraints,
+    Counter,
     Intent,
     KeyPair,
     Location,
     MasterKey,
     Money,
     Negotiation,
+    Offer,
+    Reject,
     ReplyTo,
     State,
     Verified,
+    Withdraw,
     digest,
     envelope,
     new_id,
@@ -71,6 +76,9 @@ class PersonAgent:
         self.buyer = Buyer(store, self, clock=clock, step_timeout=step_timeout)
         self.refuses_conflicts = True
         self.sessions = self.buyer.sessions
+        self.events = EventLog()
+        """What the person's agent sees: the page, `watch` and `offers --wait` follow it."""
+        store.on_audit.append(self.events.on_audit)
 
     # -- intents ------------------------------------------------------------------------
 
@@ -191,10 +199,30 @@ class PersonAgent:
         return None  # the person acts with the intent's own key
 
     async def sent(self, session: Session, raw: bytes) -> None:
-        pass
+        n = session.negotiation
+        message = envelope.read_stored(raw)
+        if isinstance(message, Reject) and n.conflicts and n.first_offer is not None:
+            self.events.emit("offer_refused", self.now(), ref=session.ref,
+                             intent_id=n.intent.id, vendor=n.counterparty or "",
+                             title=n.first_offer.title, conflicts=[
+                                 {"clause": c.clause, "field": c.field, "detail": c.detail}
+                                 for c in n.conflicts])
 
     async def received(self, session: Session, verified: Verified) -> None:
-        pass
+        n, message = session.negotiation, verified.message
+        base = {"ref": session.ref, "intent_id": n.intent.id, "vendor": verified.signer}
+        if isinstance(message, Offer):
+            self.events.emit("offer_received", self.now(), **base, sku=message.sku,
+                             title=message.title, price=message.price.model_dump(),
+                             terms=message.terms.model_dump(), conflicts=[
+                                 {"clause": c.clause, "field": c.field, "detail": c.detail}
+                                 for c in n.conflicts])
+        elif isinstance(message, Counter):
+            self.events.emit("counter_answered", self.now(), **base,
+                             price=message.price.model_dump(), round=message.round)
+        elif isinstance(message, Reject | Withdraw):
+            self.events.emit("offer_ended", self.now(), **base, by="vendor",
+                             how=message.type, reason=message.reason)
 
     async def settled(self, ref: str, raw: bytes, peer_id: str, *, agreed: bool) -> None:
         """The vendor stored the agreement: disclose what it requests, sealed to the vendor."""

@@ -34,6 +34,9 @@ PRIVATE_FILES = ("store.sqlite", "store.sqlite-wal", "store.sqlite-shm", "api-to
 """What `make_private` keeps 0600 (SQLite gives -wal and -shm the mode of the store)."""
 
 
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
 class HomeError(Exception):
     """The home directory, its config or what the machine offers it (a port, disk space,
     permissions) cannot be used; the message says how to fix it."""
@@ -77,6 +80,8 @@ class Config:
     api_host: str = "127.0.0.1"
     api_port: int = 0
     catalog: str | None = None
+    log_level: str = "info"
+    """What the agent logs on stderr: one line per event that matters at `info`."""
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_toml(self) -> str:
@@ -93,6 +98,8 @@ class Config:
             lines += ["", "[api]", f'host = "{self.api_host}"', f"port = {self.api_port}"]
         if self.catalog is not None:
             lines += ["", "[vendor]", f'catalog = "{self.catalog}"']
+        lines += ["", "[log]", "# debug, info (a line per event that matters), warning or error",
+                  f'level = "{self.log_level}"']
         return "\n".join(lines) + "\n"
 
 
@@ -119,7 +126,9 @@ def parse_config(raw: dict[str, Any], *, where: str) -> Config:
     network = raw.get("network", {})
     api = raw.get("api", {})
     vendor = raw.get("vendor", {})
-    for name, table in (("network", network), ("api", api), ("vendor", vendor)):
+    log_table = raw.get("log", {})
+    for name, table in (("network", network), ("api", api), ("vendor", vendor),
+                        ("log", log_table)):
         if not isinstance(table, dict):
             raise HomeError(f"{where} [{name}]: must be a table")
     listen = network.get("listen", "/ip4/127.0.0.1/tcp/0")
@@ -142,8 +151,11 @@ def parse_config(raw: dict[str, Any], *, where: str) -> Config:
     catalog = vendor.get("catalog")
     if catalog is not None and not isinstance(catalog, str):
         raise HomeError(f"{where} vendor.catalog: a path to a catalog TOML file")
+    level = log_table.get("level", "info")
+    if level not in LOG_LEVELS:
+        raise HomeError(f"{where} log.level: one of {', '.join(LOG_LEVELS)}")
     return Config(role=role, listen=listen, bootstrap=tuple(bootstrap), mdns=mdns,
-                  api_host=host, api_port=port, catalog=catalog)
+                  api_host=host, api_port=port, catalog=catalog, log_level=level)
 
 
 def write_private(path: Path, data: bytes) -> None:

@@ -30,7 +30,7 @@ import trio
 
 from intentcast.agents.net import ports
 from intentcast.agents.net.ports import PortError
-from intentcast.agents.runtime.home import HomeError
+from intentcast.agents.runtime.home import HomeError, load_config
 
 QUEUE_DEPTH = 1024
 """Lines waiting per stream before new ones are dropped (a pipe holds 64 KiB besides)."""
@@ -130,8 +130,9 @@ def announce(event: dict[str, Any]) -> None:
 
 
 @contextmanager
-def _output() -> Iterator[None]:
-    """stdout's JSON lines and every log record (libp2p's too) through lanes, for the body."""
+def _output(level: str = "WARNING") -> Iterator[None]:
+    """stdout's JSON lines and every log record (libp2p's too) through lanes, for the body;
+    intentcast's own loggers at `level`, everyone else's at WARNING."""
     global _stdout
     sys.stdout.flush()
     sys.stderr.flush()
@@ -139,6 +140,10 @@ def _output() -> Iterator[None]:
                lambda n: json.dumps({"event": "lines_dropped", "lines_dropped": n}) + "\n")
     err = Lane(sys.stderr.fileno(), "stderr", lambda n: f"({n} log lines dropped)\n")
     handler = LaneHandler(err)
+    handler.setLevel(level)
+    ours = logging.getLogger("intentcast")
+    ours_level = ours.level
+    ours.setLevel(level)
     root, last_resort = logging.getLogger(), logging.lastResort
     root.addHandler(handler)
     logging.lastResort = handler  # loggers that do not propagate (libp2p's) end up there
@@ -147,6 +152,7 @@ def _output() -> Iterator[None]:
         yield
     finally:
         _stdout = None
+        ours.setLevel(ours_level)
         root.removeHandler(handler)
         logging.lastResort = last_resort
         deadline = time.monotonic() + FLUSH_AT_EXIT
@@ -154,10 +160,15 @@ def _output() -> Iterator[None]:
         err.close(deadline)
 
 
+log_level: str | None = None
+"""Set by the CLI's --log-level: wins over the home's log.level."""
+
+
 def run_agent(home: Path, main: Callable[..., Awaitable[None]], *args: Any) -> None:
-    """`trio.run(main, *args)` as an agent process: output through lanes, and a listen address
-    that cannot be had as one line naming the setting to change."""
-    with _output():
+    """`trio.run(main, *args)` as an agent process: output through lanes, logging at the
+    home's level, and a listen address that cannot be had as one line naming the setting."""
+    level = (log_level or load_config(home).log_level).upper()
+    with _output(level):
         try:
             trio.run(main, *args)
         except BaseException as exc:

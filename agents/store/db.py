@@ -14,7 +14,7 @@ code directly (the agents' handlers are not latency-critical at that scale).
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -240,6 +240,8 @@ class Store:
         A file that is not ours (another program's SQLite file, random bytes, a damaged
         store, one another process has locked) is refused before anything writes to it."""
         self.path = path
+        self.on_audit: list[Callable[[audit.Entry], None]] = []
+        """Told of each audit entry once its transaction committed: durable, then announced."""
         try:
             self.db = sqlite3.connect(
                 path if create else f"file:{quote(str(path))}?mode=rw", uri=not create,
@@ -298,15 +300,25 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """One atomic, durable unit of work: all of it commits or none of it does."""
+        """One atomic, durable unit of work: all of it commits or none of it does. Audit
+        entries it appended are told to `on_audit` listeners once it has committed."""
         self.db.execute("BEGIN IMMEDIATE")
         try:
+            before = self._last_audit() if self.on_audit else 0
             yield self.db
             self.db.execute("COMMIT")
         except BaseException:
             if self.db.in_transaction:  # a failed COMMIT (a full disk) may leave it open
                 self.db.execute("ROLLBACK")
             raise
+        if self.on_audit:
+            for entry in audit.entries(self.db, after=before):
+                for listener in self.on_audit:
+                    listener(entry)
+
+    def _last_audit(self) -> int:
+        row = self.db.execute("SELECT MAX(seq) FROM audit").fetchone()
+        return int(row[0] or 0)
 
     # -- meta and secrets ---------------------------------------------------------------
 
