@@ -11,6 +11,7 @@ countersigned goes back when the hold lapses.
 
 from __future__ import annotations
 
+import collections
 import logging
 import time
 from collections.abc import Callable
@@ -47,6 +48,10 @@ from intentcast.protocol import (
 
 log = logging.getLogger("intentcast.vendor")
 
+PENDING_REVOCATIONS = 1024
+"""Revocations kept for a while though no intent we answer is theirs yet (gossip may bring a
+revocation before the intent it concerns); the oldest go first. An attacker can push an honest
+one out: then the revoked link is refused once it expires, within 60 s (spec §8.1)."""
 MAX_REFUSED_FRAMES = 3
 """Frames a buyer may send that do not fit the negotiation before the vendor hangs up."""
 
@@ -71,6 +76,8 @@ class VendorAgent:
         self.revocations = Revocations()
         """Delegation revocations heard on the network, kept only for intents this vendor
         is answering; checked on every assistant move."""
+        self.pending_revocations: collections.OrderedDict[bytes, Verified] = (
+            collections.OrderedDict())
         self.on_refused = on_refused
         self.key = key
         self.catalog = catalog
@@ -85,19 +92,33 @@ class VendorAgent:
     def offer_open(self, offer_digest: bytes) -> str | None:
         return self.open.get(offer_digest)
 
-    def learn_revocation(self, verified: Verified) -> bool:
-        """Keep a revocation of a delegation heard on the network, if it can matter here: its
+    def learn_revocation(self, verified: Verified) -> str | None:
+        """Keep a revocation of a delegation heard on the network if it can matter here: its
         signer is the key or the named assistant of an intent we are answering (only they
-        can issue links a buyer would show us). True if kept."""
+        can issue links a buyer would show us), or hold it among the pending few until such
+        an intent comes. "kept", "pending", or None when it is not one or a bound refused it."""
         message = verified.message
         if not isinstance(message, Revocation) or message.target_type != "delegation":
-            return False
+            return None
         answering = {key for ticket in self.intake.tickets()
                      for key in (ticket.verified.signer, ticket.intent.assistant) if key}
-        if verified.signer not in answering:
-            return False
-        self.revocations.prune(self.now())
-        return self.revocations.add(verified)
+        if verified.signer in answering:
+            self.revocations.prune(self.now())
+            return "kept" if self.revocations.add(verified) else None
+        self.pending_revocations[verified.digest] = verified
+        while len(self.pending_revocations) > PENDING_REVOCATIONS:
+            self.pending_revocations.popitem(last=False)
+        return "pending"
+
+    def _promote_revocations(self, intent: Intent, signer: str) -> None:
+        """An intent we now answer: the pending revocations its keys signed start to count."""
+        keys = {signer, intent.assistant}
+        now = self.now()
+        for key, verified in list(self.pending_revocations.items()):
+            if verified.signer in keys:
+                del self.pending_revocations[key]
+                if now < verified.message.expires_at:
+                    self.revocations.add(verified)
 
     def choose(self, intent: Intent) -> tuple[Item, int] | None:
         """The item to offer and its opening price, or None when we have nothing to say."""
@@ -125,7 +146,10 @@ class VendorAgent:
         self.store.record_envelope(verified.raw, digest=verified.digest, type="intent",
                                    direction="in", at=self.now(), intent_id=intent.id,
                                    counterparty=verified.signer)
-        return self.intake.submit(self.intake.ticket(verified))
+        queued = self.intake.submit(self.intake.ticket(verified))
+        if queued:
+            self._promote_revocations(intent, verified.signer)
+        return queued
 
     async def on_intent(self, verified: Verified) -> None:
         """Queue one intent (as `hear`); `serve` answers it."""

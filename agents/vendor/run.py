@@ -107,6 +107,7 @@ async def _answer_all(intents: AsyncIterator[Delivery], agent: VendorAgent) -> N
 async def _learn_revocations(revocations: AsyncIterator[Delivery], agent: VendorAgent) -> None:
     async for delivery in revocations:
         verified = delivery.verified
-        if agent.learn_revocation(verified):
+        held = agent.learn_revocation(verified)
+        if held is not None:
             announce({"event": "revocation", "digest": verified.digest.hex(),
-                       "signer": verified.signer})
+                       "signer": verified.signer, "held": held})
