@@ -82,7 +82,7 @@ async def _answer_all(intents: AsyncIterator[Delivery], agent: VendorAgent,
     async for delivery in intents:
         verified = delivery.verified
         announce({"event": "intent", "id": verified.message.id, "signer": verified.signer,
-                   "origin": delivery.origin})
+                   "via": delivery.via})
         nursery.start_soon(agent.on_intent, verified)
 
 
