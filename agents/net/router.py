@@ -133,13 +133,13 @@ class IntentRouter(GossipSub):
 
     async def _send(self, msg: rpc_pb2.Message, topic: str, peers: Iterable[ID],
                     wait: float) -> int:
-        data = rpc_pb2.RPC(publish=[msg]).SerializeToString()
         pubsub = self.content_pubsub
+        queues = [q for p in peers if (q := pubsub.outbound(p)) is not None]
+        if not queues:
+            return 0
+        data = rpc_pb2.RPC(publish=[msg]).SerializeToString()
         sent = 0
-        for peer in peers:
-            queue = pubsub.outbound(peer)
-            if queue is None:
-                continue
+        for queue in queues:
             if queue.full():
                 with trio.move_on_after(wait):
                     await queue.wait_room()

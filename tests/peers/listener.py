@@ -11,6 +11,8 @@ unless --quiet, {"event": "intent", "id", "via", "at"} per intent and
   {"cmd": "wait_topic", "topic": T, "count": N}
   {"cmd": "connect", "addr": A}
   {"cmd": "peers"}               connected peers and mesh members
+  {"cmd": "when", "id": I}       when intent I arrived (Unix time), or null
+With --profile FILE the whole run is profiled (cProfile) into FILE.
   {"cmd": "quit"}
 """
 
@@ -42,6 +44,7 @@ class Listener:
         self.first = 0.0
         self.last = 0.0
         self.drops: collections.Counter[str] = collections.Counter()
+        self.arrivals: dict[str, float] = {}
 
     def now(self) -> float:
         return time.time() + self.offset
@@ -57,6 +60,7 @@ class Listener:
             self.heard += 1
             self.first = self.first or at
             self.last = at
+            self.arrivals[delivery.verified.message.id] = at
             if not self.args.quiet:
                 emit({"event": kind, "id": delivery.verified.message.id,
                       "via": delivery.via, "at": at})
@@ -93,6 +97,8 @@ class Listener:
         if command["cmd"] == "report":
             return {"heard": self.heard, "first": self.first, "last": self.last,
                     "drops": dict(self.drops), "stats": node.gossip.stats()}
+        if command["cmd"] == "when":
+            return {"at": self.arrivals.get(command["id"])}
         if command["cmd"] == "advance":
             self.offset += float(command["s"])
             return {"offset": self.offset}
@@ -116,4 +122,11 @@ if __name__ == "__main__":
     parser.add_argument("--revocations", action="store_true")
     parser.add_argument("--quiet", action="store_true")
     parser.add_argument("--seen-ttl", type=float, default=120.0)
-    trio.run(Listener(parser.parse_args()).run)
+    parser.add_argument("--profile")
+    args = parser.parse_args()
+    if args.profile:
+        import cProfile
+
+        cProfile.run("trio.run(Listener(args).run)", args.profile)
+    else:
+        trio.run(Listener(args).run)
