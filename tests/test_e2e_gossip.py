@@ -24,6 +24,7 @@ pytestmark = pytest.mark.e2e
 OUTDOOR = "/intentcast/1/intents/outdoor"
 REVOCATIONS = "/intentcast/1/revocations"
 LISTEN = ("--category", "outdoor", "--quiet")
+WAVE = 6
 WITHIN = 2.0
 """Seconds from posting an intent within which every subscriber must have heard it."""
 
@@ -57,6 +58,19 @@ def _until(proc: Proc, command: dict, test, timeout: float = 20.0) -> dict:
         proc.drain(0.2)
 
 
+def _start(cluster, count: int, *connect: str) -> list[Proc]:
+    """`count` listeners, started a few at a time (thirty Python processes importing
+    libp2p at once on two cores take minutes to print ready)."""
+    started: list[Proc] = []
+    for first in range(0, count, WAVE):
+        wave = [cluster.listener(f"vendor-{n}", *connect, options=LISTEN[:2], ready=False)
+                for n in range(first, min(count, first + WAVE))]
+        for proc in wave:
+            proc.expect("ready", timeout=120)
+        started += wave
+    return started
+
+
 def _post_and_count(person_home, cluster, listeners: list[Proc], intents: int) -> None:
     """Post intents through the person's API; every listener must hear every one, and
     within WITHIN seconds. Prints the delivery fraction and the slowest delivery."""
@@ -86,10 +100,7 @@ def _post_and_count(person_home, cluster, listeners: list[Proc], intents: int) -
 def test_thirty_vendors_around_one_daemon_hear_every_intent(cluster):
     person, home = cluster.person()
     addr = person.events[0]["addrs"][0]
-    listeners = [cluster.listener(f"vendor-{n}", addr, options=LISTEN[:2], ready=False)
-                 for n in range(30)]
-    for proc in listeners:
-        proc.expect("ready", timeout=90)
+    listeners = _start(cluster, 30, addr)
     client = cluster.api(home)
     client.call("GET", "/v1/peers", params={"topic": OUTDOOR, "count": 30, "wait": 30})
     _post_and_count(home, cluster, listeners, 5)
@@ -97,9 +108,8 @@ def test_thirty_vendors_around_one_daemon_hear_every_intent(cluster):
 
 def test_thirty_vendors_in_a_random_graph_hear_every_intent(cluster):
     person, home = cluster.person()
-    listeners = [cluster.listener(f"vendor-{n}", options=LISTEN[:2], ready=False)
-                 for n in range(30)]
-    addrs = [proc.expect("ready", timeout=90)["addrs"][0] for proc in listeners]
+    listeners = _start(cluster, 30)
+    addrs = [proc.expect("ready")["addrs"][0] for proc in listeners]
     rng = random.Random(7)
     # Each vendor dials 1-3 random earlier vendors; the first dials the daemon.
     _ask(listeners[0], {"cmd": "connect", "addr": person.events[0]["addrs"][0]})

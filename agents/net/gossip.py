@@ -48,6 +48,8 @@ DELIVERY_QUEUE = 4096
 DELIVERY_WAIT = 10.0
 """Seconds the intake waits for room in a full delivery queue before dropping (counted)."""
 TOPIC_WAIT = 5.0
+CUT_OFF_MEMORY = 10_000
+"""Cut-off peers remembered at most (each costs a connection and nine invalid messages)."""
 IGNORED = frozenset({"expired", "not_yet_valid", "replay", "overloaded"})
 """Refusals that say nothing against the forwarding peer (gossipsub's "ignore")."""
 
@@ -189,7 +191,13 @@ class Gossip:
         if peer in self.pubsub.cut_off:
             return
         # Past the graylist threshold: cut off, disconnected and refused for a while.
-        self.pubsub.cut_off[peer] = self.now() + self.settings.cut_off_seconds
+        now = self.now()
+        if len(self.pubsub.cut_off) >= CUT_OFF_MEMORY:  # forget those whose time is up
+            for gone in [p for p, until in self.pubsub.cut_off.items() if until <= now]:
+                del self.pubsub.cut_off[gone]
+        if len(self.pubsub.cut_off) >= CUT_OFF_MEMORY:  # bounded even under a Sybil swarm
+            del self.pubsub.cut_off[min(self.pubsub.cut_off, key=self.pubsub.cut_off.__getitem__)]
+        self.pubsub.cut_off[peer] = now + self.settings.cut_off_seconds
         self.cut_offs += 1
         self.drop("cut_off", topic)
         log.warning("cut off peer %s for invalid messages (score %.0f)", peer,
