@@ -22,7 +22,6 @@ Settings, and why (py-libp2p 0.8 defaults in brackets):
 from __future__ import annotations
 
 import collections
-import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -101,7 +100,7 @@ class Gossip:
                                     seen_ttl=self.settings.seen_ttl)
         self.pubsub.invalid = self._on_invalid
         self.pubsub.refuse = self._graylisted
-        self._queues: dict[str, trio.MemorySendChannel[Delivery]] = {}
+        self._inboxes: dict[str, _Inbox] = {}
         self.cut_offs = 0
         host.get_network().register_notifee(_RefuseCutOff(self))
 
@@ -167,22 +166,16 @@ class Gossip:
         return Refused(reason, reason not in IGNORED)
 
     async def _deliver(self, topic: str, verified: object, via: str) -> None:
-        send = self._queues.get(topic)
-        if send is None or not isinstance(verified, Verified):
+        inbox = self._inboxes.get(topic)
+        if inbox is None or not isinstance(verified, Verified):
             return
         delivery = Delivery(verified, via)
-        try:
-            send.send_nowait(delivery)
-            return
-        except trio.WouldBlock:
-            pass
-        except trio.BrokenResourceError:  # the subscriber went away
+        if inbox.put(delivery):
             return
         with trio.move_on_after(DELIVERY_WAIT):
-            with contextlib.suppress(trio.BrokenResourceError):
-                await send.send(delivery)
-            return
-        self.drop("queue_full", topic)
+            await inbox.wait_room()
+        if not inbox.put(delivery):
+            self.drop("queue_full", topic)
 
     def _on_invalid(self, peer: ID, topic: str) -> None:
         self.router.rescore(peer)
@@ -224,21 +217,20 @@ class Gossip:
         return await self._subscribe(REVOCATION_TOPIC)
 
     async def _subscribe(self, topic: str) -> AsyncIterator[Delivery]:
-        send, receive = trio.open_memory_channel[Delivery](DELIVERY_QUEUE)
-        self._queues[topic] = send
+        inbox = self._inboxes[topic] = _Inbox(DELIVERY_QUEUE)
         # py-libp2p's own 32-slot subscription channel stays empty: the intake delivers
         # verified messages to ours (pubsub.py never calls notify_subscriptions).
         await self.pubsub.subscribe(topic)
-        return self._deliveries(topic, receive)
+        return self._deliveries(topic, inbox)
 
-    async def _deliveries(self, topic: str, receive: trio.MemoryReceiveChannel[Delivery]
-                          ) -> AsyncIterator[Delivery]:
-        async for delivery in receive:
-            if delivery.verified.message.expires_at <= self.now():  # expired while queued
-                self.drop("expired", topic)
-                continue
-            self.delivered[topic] += 1
-            yield delivery
+    async def _deliveries(self, topic: str, inbox: _Inbox) -> AsyncIterator[Delivery]:
+        while True:
+            for delivery in await inbox.take_all():
+                if delivery.verified.message.expires_at <= self.now():  # expired while queued
+                    self.drop("expired", topic)
+                    continue
+                self.delivered[topic] += 1
+                yield delivery
 
     # -- publishing -----------------------------------------------------------------------
 
@@ -281,6 +273,42 @@ class Gossip:
     async def _send(self, message: rpc_pb2.Message) -> Published:
         peers = await self.pubsub.publish_message(message)
         return Published(message_id(message), peers)
+
+
+class _Inbox:
+    """A subscription's deliveries, taken in batches.
+
+    A trio memory channel hands over one item per scheduling round; when the intake
+    verifies a batch of 500 messages in one go, the subscriber then trails behind one
+    message a round and the intake waits on it. Here the subscriber takes everything
+    queued at each wake-up, and the intake waits only when `limit` are queued."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._items: collections.deque[Delivery] = collections.deque()
+        self._ready = trio.Event()
+        self._room = trio.Event()
+
+    def put(self, delivery: Delivery) -> bool:
+        if len(self._items) >= self.limit:
+            return False
+        self._items.append(delivery)
+        self._ready.set()
+        return True
+
+    async def wait_room(self) -> None:
+        while len(self._items) >= self.limit:
+            await self._room.wait()
+
+    async def take_all(self) -> list[Delivery]:
+        while not self._items:
+            self._ready = trio.Event()
+            await self._ready.wait()
+        taken = list(self._items)
+        self._items.clear()
+        self._room.set()
+        self._room = trio.Event()
+        return taken
 
 
 class _RefuseCutOff(INotifee):

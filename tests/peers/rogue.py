@@ -62,14 +62,17 @@ async def main(connect: list[str]) -> None:
     async with Node(os.urandom(32), bootstrap=connect) as node:
         emit({"event": "ready", "peer_id": node.peer_id, "addrs": node.multiaddrs()})
         stdin = trio.lowlevel.FdStream(os.dup(sys.stdin.fileno()))
-        buffer = b""
+        buffer = bytearray()  # a burst arrives as one line of megabytes: append, never copy
         while True:
-            chunk = await stdin.receive_some(65536)
+            chunk = await stdin.receive_some(1 << 20)
             if not chunk:
                 return
             buffer += chunk
+            if b"\n" not in chunk:
+                continue
             while b"\n" in buffer:
-                line, buffer = buffer.split(b"\n", 1)
+                at = buffer.index(b"\n")
+                line, buffer = bytes(buffer[:at]), buffer[at + 1:]
                 command = json.loads(line)
                 if command["cmd"] == "quit":
                     return
