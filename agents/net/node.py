@@ -32,7 +32,7 @@ from libp2p.stream_muxer.yamux.yamux import PROTOCOL_ID as YAMUX_PROTOCOL_ID
 from libp2p.stream_muxer.yamux.yamux import Yamux
 from libp2p.tools.anyio_service import background_trio_service
 
-from intentcast.agents.net.gossip import Delivery, Gossip
+from intentcast.agents.net.gossip import Delivery, Gossip, GossipSettings, Published
 from intentcast.agents.net.ports import PortError, check_listen
 from intentcast.agents.net.streams import (
     ASSISTANT_PROTOCOL,
@@ -44,8 +44,8 @@ from intentcast.agents.net.streams import (
 
 log = logging.getLogger("intentcast.node")
 
-__all__ = ["ASSISTANT_PROTOCOL", "DATA_PROTOCOL", "NEGOTIATE_PROTOCOL", "Delivery", "Node",
-           "StreamChannel"]
+__all__ = ["ASSISTANT_PROTOCOL", "DATA_PROTOCOL", "NEGOTIATE_PROTOCOL", "Delivery",
+           "GossipSettings", "Node", "Published", "StreamChannel"]
 
 PEERSTORE_TTL = 3600
 
@@ -61,6 +61,7 @@ class Node:
         bootstrap: list[str] | tuple[str, ...] = (),
         enable_mdns: bool = False,
         now: Callable[[], float] = time.time,
+        gossip: GossipSettings | None = None,
     ) -> None:
         self.key_pair = create_new_key_pair(host_seed)
         self.listen = multiaddr.Multiaddr(listen)
@@ -76,7 +77,7 @@ class Node:
             muxer_opt={TProtocol(YAMUX_PROTOCOL_ID): Yamux},
             enable_mDNS=enable_mdns,
         )
-        self.gossip = Gossip(self.host, now=now, drop=self.drop)
+        self.gossip = Gossip(self.host, now=now, drop=self.drop, settings=gossip)
         self.peer_id = self.host.get_id().to_base58()
         self._stack = AsyncExitStack()
         self._handler: StreamHandler | None = None
@@ -172,15 +173,15 @@ class Node:
     async def subscribe_revocations(self) -> AsyncIterator[Delivery]:
         return await self.gossip.subscribe_revocations()
 
-    async def publish_intent(self, data: bytes) -> None:
-        await self.gossip.publish_intent(data)
+    async def publish_intent(self, data: bytes) -> Published:
+        return await self.gossip.publish_intent(data)
 
-    async def publish_revocation(self, data: bytes) -> None:
-        await self.gossip.publish_revocation(data)
+    async def publish_revocation(self, data: bytes) -> Published:
+        return await self.gossip.publish_revocation(data)
 
-    async def publish_raw(self, topic: str, data: bytes) -> None:
+    async def publish_raw(self, topic: str, data: bytes, *, signed: bool = False) -> Published:
         """Publish bytes unchecked (for tests that play a hostile peer), at the same pace."""
-        await self.gossip.publish_raw(topic, data)
+        return await self.gossip.publish_raw(topic, data, signed=signed)
 
     # -- streams ------------------------------------------------------------------------
 

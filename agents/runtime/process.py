@@ -141,6 +141,10 @@ def _output(level: str = "WARNING") -> Iterator[None]:
     err = Lane(sys.stderr.fileno(), "stderr", lambda n: f"({n} log lines dropped)\n")
     handler = LaneHandler(err)
     handler.setLevel(level)
+    # Others' libraries log at WARNING and above only, whatever levels they set themselves
+    # (py-libp2p's auto_connector sets INFO on its logger at import).
+    handler.addFilter(lambda record: record.name.startswith("intentcast")
+                      or record.levelno >= logging.WARNING)
     ours = logging.getLogger("intentcast")
     ours_level = ours.level
     ours.setLevel(level)

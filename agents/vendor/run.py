@@ -100,7 +100,7 @@ async def _answer_all(intents: AsyncIterator[Delivery], agent: VendorAgent) -> N
     async for delivery in intents:
         verified = delivery.verified
         announce({"event": "intent", "id": verified.message.id, "signer": verified.signer,
-                   "origin": delivery.origin})
+                   "via": delivery.via})
         agent.hear(verified)
 
 
