@@ -80,12 +80,19 @@ class Market:
     def multiaddrs(self) -> list[str]:
         return ["/ip4/127.0.0.1/tcp/4001"]
 
-    async def publish_intent(self, data: bytes) -> None:
+    async def publish_intent(self, data: bytes) -> int:
         verified = envelope.open(data, now=int(self.now()))
         top = verified.message.category.split(".", 1)[0]
+        heard = 0
         for n, vendor in enumerate(self.vendors):
             if top in self.topics[n]:
                 vendor.hear(verified)
+                heard += 1
+        return heard
+
+    def intent_listeners(self, category: str) -> int:
+        top = category.split(".", 1)[0]
+        return sum(1 for n in range(len(self.vendors)) if top in self.topics[n])
 
     def for_vendor(self, n: int) -> VendorNet:
         return VendorNet(self, n)

@@ -20,6 +20,8 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
+import trio
+
 from intentcast.agents.conversation.buyer import STEP_TIMEOUT, Buyer, Session
 from intentcast.agents.conversation.channel import Channel
 from intentcast.agents.conversation.driver import unix_clock
@@ -56,7 +58,8 @@ class Network(Protocol):
     peer_id: str
 
     def multiaddrs(self) -> list[str]: ...
-    async def publish_intent(self, data: bytes) -> None: ...
+    async def publish_intent(self, data: bytes) -> int: ...
+    def intent_listeners(self, category: str) -> int: ...
     def peer_addrs(self, peer_id: str) -> list[str]: ...
     async def open_data(self, peer_id: str, addrs: list[str]) -> Channel: ...
 
@@ -76,6 +79,8 @@ class PersonAgent:
         self.buyer = Buyer(store, self, clock=clock, step_timeout=step_timeout)
         self.refuses_conflicts = True
         self.sessions = self.buyer.sessions
+        self.heard: dict[str, int] = {}
+        """Intent id -> how many peers its last publishing reached (this run's intents)."""
         self.events = EventLog()
         """What the person's agent sees: the page, `watch` and `offers --wait` follow it."""
         store.on_audit.append(self.events.on_audit)
@@ -125,8 +130,33 @@ class PersonAgent:
             # points at the person's daemon (spec §9, linkability).
             await self.desk.announce(stored, req.assistant)
         else:
-            await self.network.publish_intent(raw)
+            await self._publish(stored)
         return stored
+
+    async def _publish(self, stored: StoredIntent) -> int:
+        peers = await self.network.publish_intent(stored.raw)
+        self.heard[stored.id] = peers
+        self.events.emit("intent_heard", self.now(), intent_id=stored.id, peers=peers,
+                         category=stored.category)
+        return peers
+
+    def heard_by(self, intent_id: str) -> int | None:
+        """How many peers the intent reached, if this run published it (None: unknown)."""
+        return self.heard.get(intent_id)
+
+    async def republish_forever(self, every: float = 2.0) -> None:
+        """Send again every open intent that reached nobody, once someone subscribes to its
+        topic (issue: a person told `open` while nobody heard it has been lied to)."""
+        while True:
+            await trio.sleep(every)
+            now = self.now()
+            for intent_id, peers in list(self.heard.items()):
+                stored = self.store.intent(intent_id)
+                if stored is None or stored.state != "open" or now >= stored.expires_at:
+                    del self.heard[intent_id]
+                    continue
+                if peers == 0 and self.network.intent_listeners(stored.category):
+                    await self._publish(stored)
 
     def intent(self, intent_id: str) -> StoredIntent:
         found = self.store.intent(intent_id)
@@ -212,6 +242,8 @@ class PersonAgent:
         n, message = session.negotiation, verified.message
         base = {"ref": session.ref, "intent_id": n.intent.id, "vendor": verified.signer}
         if isinstance(message, Offer):
+            if self.heard.get(n.intent.id) == 0:  # an offer came: someone heard it after all
+                self.heard[n.intent.id] = 1
             self.events.emit("offer_received", self.now(), **base, sku=message.sku,
                              title=message.title, price=message.price.model_dump(),
                              terms=message.terms.model_dump(), conflicts=[

@@ -132,6 +132,7 @@ async def _person_main(stopping: Stop, home: Path, store: Store, config: homes.C
         async with trio.open_nursery() as nursery:
             nursery.start_soon(desk.watch_expiry)
             nursery.start_soon(agent.buyer.redeliver_forever)
+            nursery.start_soon(agent.republish_forever)
             # serve_api catches what any API connection raises: no client can end the node.
             bound_port: int = await nursery.start(
                 partial(_serve_then_stop, app, counters, api, stop, nursery.cancel_scope))

@@ -79,10 +79,17 @@ class PostReason(_Body):
     reason: Annotated[str, StringConstraints(min_length=1, max_length=280)] = "no, thank you"
 
 
-def _intent_json(intent: StoredIntent) -> dict[str, Any]:
-    return {"id": intent.id, "category": intent.category, "description": intent.description,
-            "state": intent.state, "created_at": intent.created_at,
-            "expires_at": intent.expires_at}
+def _intent_json(intent: StoredIntent, heard_by: int | None = None) -> dict[str, Any]:
+    """An intent as the API shows it: `unheard` (with a note) while it is open and the last
+    publishing reached no peer; `heard_by` is that count when this run published it."""
+    out = {"id": intent.id, "category": intent.category, "description": intent.description,
+           "state": intent.state, "created_at": intent.created_at,
+           "expires_at": intent.expires_at, "heard_by": heard_by, "note": ""}
+    if intent.state == "open" and heard_by == 0:
+        top = intent.category.split(".", 1)[0]
+        out.update(state="unheard", note=f"no peer subscribes to {top} yet: nobody heard it; "
+                   "your daemon sends it again as soon as one does")
+    return out
 
 
 def _offer_json(n: StoredNegotiation) -> dict[str, Any]:
@@ -185,23 +192,25 @@ def create_app(
             expires_in=body.expires_in, terms=body.terms or DEFAULT_TERMS,
             assistant=body.assistant,
         ))
-        return _intent_json(intent)
+        return _intent_json(intent, agent.heard_by(intent.id))
 
     @app.get("/v1/intents", dependencies=guarded)
     async def list_intents() -> list[dict[str, Any]]:
-        return [_intent_json(agent.intent(i.id)) for i in agent.store.intents()]
+        return [_intent_json(agent.intent(i.id), agent.heard_by(i.id))
+                for i in agent.store.intents()]
 
     @app.get("/v1/intents/{intent_id}", dependencies=guarded, responses=errors(404, 422))
     async def get_intent(intent_id: str) -> dict[str, Any]:
         intent = agent.intent(intent_id)
-        return {**_intent_json(intent), "offers": [_offer_json(o) for o in agent.offers(
-            intent_id)], "envelope_hex": intent.raw.hex()}
+        offers = [_offer_json(o) for o in agent.offers(intent_id)]
+        return {**_intent_json(intent, agent.heard_by(intent.id)), "offers": offers,
+                "envelope_hex": intent.raw.hex()}
 
     @app.post("/v1/intents/{intent_id}/withdraw", dependencies=guarded,
               responses=errors(404, 409, 422))
     async def withdraw(intent_id: str, body: PostReason | None = None) -> dict[str, Any]:
         await agent.withdraw(intent_id, (body or PostReason()).reason)
-        return _intent_json(agent.intent(intent_id))
+        return _intent_json(agent.intent(intent_id), agent.heard_by(intent_id))
 
     @app.get("/v1/intents/{intent_id}/offers", dependencies=guarded,
              responses=errors(404, 422))
