@@ -17,6 +17,7 @@ from e2e import ROOT, TENT, Cluster, Proc
 from intentcast.agents.person.client import Client
 from intentcast.agents.runtime.home import Config
 from intentcast.agents.runtime.process import QUEUE_DEPTH
+from intentcast.protocol import CustomerTerms, Intent, KeyPair, ReplyTo, new_id, seal
 
 pytestmark = pytest.mark.e2e
 
@@ -102,6 +103,15 @@ def _api(home, proc: Proc, timeout: float = 30.0) -> Client:
         select.select([], [], [], 0.05)
 
 
+def _expired() -> str:
+    then = int(time.time()) - 7200
+    return seal(Intent(id=new_id(), issued_at=then, expires_at=then + 60,
+                       category="outdoor.camping.tents", description="long gone",
+                       terms=CustomerTerms(purposes=["delivery"], retention_days=30),
+                       reply_to=ReplyTo(peer_id="12D3KooW" + "A" * 44)),
+                KeyPair(os.urandom(32))).hex()
+
+
 def test_agents_with_full_pipes_keep_answering_and_count_what_they_drop(cluster):
     # The vendor hears the network through a rogue peer alone, whose gossip it takes in
     # order: a flood of malformed messages (one "dropped" line each, more than the vendor's
@@ -128,8 +138,10 @@ def test_agents_with_full_pipes_keep_answering_and_count_what_they_drop(cluster)
 
     first = client.call("POST", "/v1/intents", json=TENT)  # heard by nobody yet
     raw = client.call("GET", f"/v1/intents/{first['id']}")["envelope_hex"]
+    # Expired intents: each is dropped with a line, and (unlike garbage, which gossip scoring
+    # would cut the rogue off for) none counts against the peer that forwarded it.
     rogue.send({"cmd": "publish_many", "topic": OUTDOOR,
-                "hexes": [os.urandom(48).hex() for _ in range(GARBAGE)] + [raw]})
+                "hexes": [_expired() for _ in range(GARBAGE)] + [raw]})
     rogue.expect("done", cmd="publish_many", published=GARBAGE + 1, timeout=120)
     answered(first)
 
