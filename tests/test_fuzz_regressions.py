@@ -12,6 +12,7 @@ import pytest
 from parties import BUYER
 
 from intentcast.protocol import cose, open_envelope, read_stored
+from intentcast.protocol.envelope import parse_message
 from intentcast.protocol.errors import EncodingError, EnvelopeError, Reason
 
 NOW = 1_800_000_000
@@ -49,3 +50,20 @@ def test_crit_entries_that_are_not_labels_are_a_bad_structure(hex_input: str) ->
     assert _reason(cose.parse, data) is Reason.BAD_STRUCTURE
     assert _reason(open_envelope, data, now=NOW) is Reason.BAD_STRUCTURE
     assert _reason(read_stored, data) is Reason.BAD_STRUCTURE
+
+
+# --- a message type that is not text ---------------------------------------------------------
+# {"v": 1, "type": {}, "id": "intent-0001"}: the type was looked up in a dict of the message
+# types, and a map (or an array) is not hashable (TypeError), after the signature held.
+
+TYPE_IS_A_MAP = "a36176016269646b696e74656e742d303030316474797065a0"
+TYPE_IS_AN_ARRAY = "a261760164747970658166696e74656e74"
+
+
+@pytest.mark.parametrize("hex_payload", [TYPE_IS_A_MAP, TYPE_IS_AN_ARRAY])
+def test_a_type_that_is_not_text_is_a_bad_schema(hex_payload: str) -> None:
+    payload = bytes.fromhex(hex_payload)
+    assert _reason(parse_message, payload) is Reason.BAD_SCHEMA
+    signed = cose.sign1(payload, BUYER.seed)
+    assert _reason(open_envelope, signed, now=NOW) is Reason.BAD_SCHEMA
+    assert _reason(read_stored, signed) is Reason.BAD_SCHEMA
