@@ -8,10 +8,12 @@ now gets the project's error with the reason the spec names. Replay a new one wi
 
 from __future__ import annotations
 
+import cbor2
 import pytest
 from parties import BUYER
 
-from intentcast.protocol import cose, open_envelope, read_stored
+from intentcast.protocol import cose, decode, open_envelope, read_stored
+from intentcast.protocol.encoding import loads_wellformed
 from intentcast.protocol.envelope import parse_message
 from intentcast.protocol.errors import EncodingError, EnvelopeError, Reason
 
@@ -67,3 +69,89 @@ def test_a_type_that_is_not_text_is_a_bad_schema(hex_payload: str) -> None:
     signed = cose.sign1(payload, BUYER.seed)
     assert _reason(open_envelope, signed, now=NOW) is Reason.BAD_SCHEMA
     assert _reason(read_stored, signed) is Reason.BAD_SCHEMA
+
+
+# --- shared values (tags 28 and 29) ----------------------------------------------------------
+# cbor2 resolves value sharing while it decodes, so every reference to a shared array is
+# the whole array again: six levels of thirty references (475 bytes) stood for 30^5 arrays,
+# which decode walked for 12 s and loads_wellformed copied for 31 s (and memory), before
+# refusing or accepting. Seven levels would have taken hours. A tag is refused as a tag.
+
+
+def _shared_levels(levels: int, refs: int) -> bytes:
+    """[28([1]), 28([29(0) x refs]), 28([29(1) x refs]), ...]: each level names the last."""
+    items = [b"\xd8\x1c\x81\x01"]
+    for level in range(1, levels):
+        ref = b"\xd8\x1d" + cbor2.dumps(level - 1)
+        items.append(b"\xd8\x1c\x98" + bytes([refs]) + ref * refs)
+    return b"\x98" + bytes([len(items)]) + b"".join(items)
+
+
+SHARED_TWICE = "82d81c8101d81d00"  # [28([1]), 29(0)]: [[1], [1]] once resolved
+
+
+def test_a_shared_value_is_refused_as_a_tag_not_resolved() -> None:
+    data = bytes.fromhex(SHARED_TWICE)
+    assert _reason(decode, data) is Reason.TYPE_NOT_ALLOWED
+    assert _reason(loads_wellformed, data, allow_tags=False) is Reason.TYPE_NOT_ALLOWED
+    # Inside COSE, where tags are carried, the references stay references.
+    kept = loads_wellformed(data, allow_tags=True)
+    assert kept == [cbor2.CBORTag(28, [1]), cbor2.CBORTag(29, 0)]
+
+
+def test_shared_values_cannot_make_a_small_input_a_huge_tree() -> None:
+    data = _shared_levels(6, 30)
+    assert len(data) < 500
+    assert _reason(decode, data) is Reason.TYPE_NOT_ALLOWED
+    assert _reason(loads_wellformed, data, allow_tags=False) is Reason.TYPE_NOT_ALLOWED
+    assert loads_wellformed(data, allow_tags=True)[0] == cbor2.CBORTag(28, [1])
+    # In an envelope's unprotected header, where cose.parse thaws tagged content.
+    envelope = cbor2.dumps(cbor2.CBORTag(18, [b"", {5: cbor2.loads(
+        data, semantic_decoders={28: lambda v, _i: cbor2.CBORTag(28, v),
+                                 29: lambda v, _i: cbor2.CBORTag(29, v)})}, b"", b""]))
+    assert _reason(cose.parse, envelope) is Reason.BAD_STRUCTURE
+
+
+# --- string references (tags 256 and 25) -----------------------------------------------------
+# 256([text, 25(0), 25(0), ...]): every 3-byte reference is the whole text again. A 63 KB
+# input of one 30 KB text and 11,000 references passed the checks (texts are leaves), then
+# decode's re-encoding wrote all of them out: 330 MB, 2 s and 665 MB of memory per input.
+
+STRINGREF_TWICE = "d901008263616263d81900"  # 256(["abc", 25(0)]): ["abc", "abc"] once resolved
+
+
+def _stringrefs(text_size: int, refs: int) -> bytes:
+    return (b"\xd9\x01\x00\x99" + (refs + 1).to_bytes(2, "big")
+            + cbor2.dumps("a" * text_size) + b"\xd8\x19\x00" * refs)
+
+
+def test_a_string_reference_is_refused_as_a_tag_not_resolved() -> None:
+    data = bytes.fromhex(STRINGREF_TWICE)
+    assert _reason(decode, data) is Reason.TYPE_NOT_ALLOWED
+    kept = loads_wellformed(data, allow_tags=True)
+    assert kept == cbor2.CBORTag(256, ["abc", cbor2.CBORTag(25, 0)])
+
+
+def test_string_references_cannot_make_a_small_input_a_huge_text() -> None:
+    data = _stringrefs(30_000, 11_000)
+    assert len(data) < 64 * 1024
+    assert _reason(decode, data) is Reason.TYPE_NOT_ALLOWED
+
+
+# --- tags cbor2 would turn into values ---------------------------------------------------------
+# A decimal fraction (tag 4) with a 64 KB bignum mantissa made cbor2 build a Decimal, which
+# is quadratic in the digits: 0.36 s of one core per 64 KiB envelope, before any signature
+# was checked. No tag is decoded into a value any more; each is refused as a tag.
+
+
+def test_a_decimal_with_a_huge_mantissa_is_refused_as_a_tag() -> None:
+    data = b"\xc4\x82\x3a\x7f\xff\xff\xff\xc2\x59\xfa\x00" + b"\x01" * 64_000
+    assert _reason(decode, data) is Reason.TYPE_NOT_ALLOWED
+    assert loads_wellformed(data, allow_tags=True).tag == 4
+
+
+def test_every_tag_cbor2_would_turn_into_a_value_is_kept_as_a_tag() -> None:
+    # A cbor2 that decodes one more tag into a value fails here: add it to SEMANTIC_TAGS.
+    for tag in [*range(65_536), 2**32 - 1, 2**64 - 1]:
+        kept = loads_wellformed(cbor2.dumps(cbor2.CBORTag(tag, 0)), allow_tags=True)
+        assert kept == cbor2.CBORTag(tag, 0), f"cbor2 decodes tag {tag} into {kept!r}"
