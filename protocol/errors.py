@@ -65,10 +65,17 @@ class Reason(StrEnum):
     CREDIT_SPENT = "credit_spent"
 
 
+MAX_MESSAGE = 300
+"""Longest error message, in characters. Messages quote what a peer sent (a version, a
+type, a header value): cut there, a peer never chooses the length of the line we log."""
+
+
 class IntentcastError(Exception):
     """Root of every error the protocol raises: a reason code and a sentence."""
 
     def __init__(self, reason: Reason, message: str) -> None:
+        if len(message) > MAX_MESSAGE:
+            message = message[:MAX_MESSAGE - 3] + "..."
         super().__init__(f"{reason.value}: {message}")
         self.reason = reason
         self.message = message

@@ -15,7 +15,7 @@ from parties import BUYER
 from intentcast.protocol import cose, decode, open_envelope, read_stored
 from intentcast.protocol.encoding import loads_wellformed
 from intentcast.protocol.envelope import parse_message
-from intentcast.protocol.errors import EncodingError, EnvelopeError, Reason
+from intentcast.protocol.errors import MAX_MESSAGE, EncodingError, EnvelopeError, Reason
 
 NOW = 1_800_000_000
 
@@ -69,6 +69,28 @@ def test_a_type_that_is_not_text_is_a_bad_schema(hex_payload: str) -> None:
     signed = cose.sign1(payload, BUYER.seed)
     assert _reason(open_envelope, signed, now=NOW) is Reason.BAD_SCHEMA
     assert _reason(read_stored, signed) is Reason.BAD_SCHEMA
+
+
+
+# --- a peer's value shown in full in the error -----------------------------------------------
+# {"v": h'00' * 4096, ...}: the error repeated the peer's value (`protocol version b'\\x00...`),
+# 16,408 characters here and up to 4 times the payload's 64 KiB: a peer chose the length of
+# the line an agent logs and shows. An error is one line of at most MAX_MESSAGE characters.
+
+VERSION_IS_4_KIB = "a2617659100000" + "00" * 4095 + "6474797065666f6666657273"
+TYPE_IS_1000_CHARACTERS = "a2617601647479706579" + "03e8" + "78" * 1000
+
+
+@pytest.mark.parametrize(("hex_payload", "reason"), [
+    (VERSION_IS_4_KIB, Reason.UNSUPPORTED_VERSION),
+    (TYPE_IS_1000_CHARACTERS, Reason.BAD_SCHEMA),
+])
+def test_an_error_never_shows_a_peers_value_in_full(hex_payload: str, reason: Reason) -> None:
+    with pytest.raises(EnvelopeError) as info:
+        parse_message(bytes.fromhex(hex_payload))
+    assert info.value.reason is reason
+    assert len(info.value.message) <= MAX_MESSAGE
+    assert len(str(info.value)) <= MAX_MESSAGE + len(reason.value) + 2
 
 
 # --- shared values (tags 28 and 29) ----------------------------------------------------------
