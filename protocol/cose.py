@@ -342,7 +342,7 @@ def verify_sign1(data: bytes, public_key: bytes) -> bytes:
     if not isinstance(signature, bytes):
         raise EnvelopeError(Reason.BAD_STRUCTURE, "the signature must be a bstr")
     crit = header.get(CRIT)
-    if CRIT in unprotected or (crit is not None and (
+    if CRIT in unprotected or (CRIT in header and (
             not isinstance(crit, list) or not crit
             or not all(type(c) in (int, str) for c in crit))):
         raise EnvelopeError(Reason.BAD_STRUCTURE, "crit is a non-empty protected array of labels")

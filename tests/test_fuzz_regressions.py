@@ -54,6 +54,29 @@ def test_crit_entries_that_are_not_labels_are_a_bad_structure(hex_input: str) ->
     assert _reason(read_stored, data) is Reason.BAD_STRUCTURE
 
 
+# {1: -8, 2: null, 4: kid}: a null crit passed the structure check (it tested `is not None`),
+# then the algorithm check iterated over it (TypeError); verify_sign1 took it for no crit.
+CRIT_IS_NULL = (
+    "d2845840a3012702f60458386469643a6b65793a7a364d6b74554c75645474417341685265675950695a36"
+    "3633315256337669763132716434475146387a317842323253a041a05840cc8c84dbd43b68e3dd08901709"
+    "e19b1cbf1144f4d388b4c808319d170fa7b8816c4c949c017811ded18d94701e1df9f8c1f0a99f7e8b1734"
+    "7fb03b49e6377405")
+# An unprotected header {5: 0, "x": 0}: naming its labels sorted an int against a text.
+UNPROTECTED_LABELS_OF_TWO_KINDS = "d28443a10127a205006178004040"
+
+
+@pytest.mark.parametrize("hex_input", [CRIT_IS_NULL, UNPROTECTED_LABELS_OF_TWO_KINDS])
+def test_odd_headers_found_by_the_fuzzer_are_a_bad_structure(hex_input: str) -> None:
+    data = bytes.fromhex(hex_input)
+    assert _reason(cose.parse, data) is Reason.BAD_STRUCTURE
+    assert _reason(open_envelope, data, now=NOW) is Reason.BAD_STRUCTURE
+
+
+def test_a_null_crit_is_a_bad_structure_for_any_cose_sign1() -> None:
+    data = bytes.fromhex(CRIT_IS_NULL)
+    assert _reason(cose.verify_sign1, data, BUYER.public_key) is Reason.BAD_STRUCTURE
+
+
 # --- a message type that is not text ---------------------------------------------------------
 # {"v": 1, "type": {}, "id": "intent-0001"}: the type was looked up in a dict of the message
 # types, and a map (or an array) is not hashable (TypeError), after the signature held.
