@@ -116,6 +116,24 @@ def test_an_error_never_shows_a_peers_value_in_full(hex_payload: str, reason: Re
     assert len(str(info.value)) <= MAX_MESSAGE + len(reason.value) + 2
 
 
+
+# A withdraw with one more key, "x\nINFO all good": the schema error named the key as it
+# came, so a peer could end our error line and start a forged one in the log.
+NEWLINE_IN_A_KEY = (
+    "a86176016269646d77697468647261772d30303031647479706568776974686472617766726561736f6e61"
+    "7869696e74656e745f69646b696e74656e742d30303031696973737565645f6174016a657870697265735f"
+    "6174026f780a494e464f20616c6c20676f6f6401")
+
+
+def test_an_error_is_one_line_whatever_a_peer_put_in_a_key() -> None:
+    with pytest.raises(EnvelopeError) as info:
+        parse_message(bytes.fromhex(NEWLINE_IN_A_KEY))
+    assert info.value.reason is Reason.BAD_SCHEMA
+    assert "\n" not in info.value.message
+    assert "\n" not in str(info.value)
+    assert info.value.message.startswith("x\\nINFO all good: ")
+
+
 # --- shared values (tags 28 and 29) ----------------------------------------------------------
 # cbor2 resolves value sharing while it decodes, so every reference to a shared array is
 # the whole array again: six levels of thirty references (475 bytes) stood for 30^5 arrays,
