@@ -12,7 +12,9 @@ import cbor2
 import pytest
 from parties import BUYER
 
-from intentcast.protocol import cose, decode, open_envelope, read_stored
+from intentcast.agents.conversation.control import ControlError, read_answer, read_request
+from intentcast.agents.conversation.data_wire import read_data_answer, read_data_request
+from intentcast.protocol import cose, decode, encode, open_envelope, read_stored
 from intentcast.protocol.encoding import loads_wellformed
 from intentcast.protocol.envelope import parse_message
 from intentcast.protocol.errors import MAX_MESSAGE, EncodingError, EnvelopeError, Reason
@@ -218,3 +220,25 @@ def test_every_tag_cbor2_would_turn_into_a_value_is_kept_as_a_tag() -> None:
     for tag in [*range(65_536), 2**32 - 1, 2**64 - 1]:
         kept = loads_wellformed(cbor2.dumps(cbor2.CBORTag(tag, 0)), allow_tags=True)
         assert kept == cbor2.CBORTag(tag, 0), f"cbor2 decodes tag {tag} into {kept!r}"
+
+
+# --- control frames: the same, for ControlError -------------------------------------------
+# {"op": "x\n" * 600}: pydantic quoted the unknown tag in full (1,200 characters, newlines
+# and all), and a hello with a key "a\nINFO forged" named it as it came. An assistant also
+# raises ControlError with the daemon's own error text. One line, bounded, whatever a peer
+# sends.
+
+HELLO_WITH_A_NEWLINE_IN_A_KEY = "a3626f706568656c6c6f656772616e74406d610a494e464f20666f7267656401"
+
+
+@pytest.mark.parametrize("frame", [
+    encode({"op": "x\n" * 600}),
+    bytes.fromhex(HELLO_WITH_A_NEWLINE_IN_A_KEY),
+])
+def test_a_control_error_is_one_bounded_line(frame: bytes) -> None:
+    for read in (read_request, read_answer, read_data_request, read_data_answer):
+        with pytest.raises(ControlError) as info:
+            read(frame)
+        assert "\n" not in str(info.value)
+        assert len(str(info.value)) <= MAX_MESSAGE
+    assert str(ControlError("no such grant\nINFO forged")) == "no such grant\\nINFO forged"
