@@ -110,9 +110,9 @@ OFFER_DIGEST = bytes(range(32))
 @functools.cache
 def consent_pairs() -> tuple[bytes, ...]:
     """Inputs of the consent target: a CBOR array of two envelopes each."""
-    ex = data_exchange()
+    ex = {**data_exchange(), **sealed_messages()}
     pairs = [("receipt", "disclosure"), ("receipt", "withdrawal"), ("receipt", "deletion"),
-             ("credit", "redemption")]
+             ("credit", "redemption"), ("agreement", "ack")]
     return tuple(encode([ex[a], ex[b]]) for a, b in pairs)
 
 
@@ -187,6 +187,8 @@ def _data_seeds() -> list[Any]:
         data_wire.Stored(credit=ex["credit"]),
         data_wire.Stored(),
         data_wire.Honoured(value=500),
+        data_wire.Deliver(envelope=sealed_messages()["agreement"]),
+        data_wire.Acked(ack=sealed_messages()["ack"]),
         control.Ok(),
         control.Error(error="credit_spent"),
     ]

@@ -29,6 +29,7 @@ from intentcast.agents.conversation import control, data_wire
 from intentcast.agents.conversation.control import ControlError
 from intentcast.agents.net.frames import MAX_FRAME, FrameError, FrameReader, encode_frame
 from intentcast.protocol import consent, cose, delegation, encoding, loyalty
+from intentcast.protocol.delivery import check_ack
 from intentcast.protocol.envelope import (
     ReplayGuard,
     Verified,
@@ -169,7 +170,9 @@ def _pair(data: bytes) -> list[bytes]:
 
 
 def run_consent(data: bytes) -> None:
-    """The vendor's data desk: open both envelopes, then every check that takes them."""
+    """The data desks and the buyer: open both envelopes, then every check that takes two
+    (a receipt and its disclosure or withdrawal, a deletion, a credit and its redemption, an
+    agreement and the vendor's ack)."""
     first, second = (open_envelope(raw, now=corpus.NOW) for raw in _pair(data))
     agreement = parties.agreement()
     vendor = parties.SELLER
@@ -181,7 +184,8 @@ def run_consent(data: bytes) -> None:
     _quietly(lambda: consent.receive(agreement, first, second, vendor),
              lambda: consent.check_withdrawal(first, second, agreement),
              lambda: deletion(first, second),
-             lambda: loyalty.check(first, second, vendor=vendor.did, offer=corpus.OFFER_DIGEST))
+             lambda: loyalty.check(first, second, vendor=vendor.did, offer=corpus.OFFER_DIGEST),
+             lambda: check_ack(second, about=first.raw, signer=corpus.vectors_module().VENDOR.did))
 
 
 def mutate_consent(data: bytes, rng: random.Random) -> bytes | None:
