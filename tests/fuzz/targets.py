@@ -17,13 +17,14 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import random
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import cbor2
 import nacl.bindings as sodium
 import parties
+import trio
 
 from intentcast.agents.conversation import control, data_wire
 from intentcast.agents.conversation.control import ControlError
@@ -235,16 +236,6 @@ class Chunks:
         raise AssertionError("the reader wrote to the stream")
 
 
-def _finish(coro: Coroutine[Any, Any, Any]) -> Any:
-    """Run a coroutine that never really waits (its stream is in memory) to its result."""
-    try:
-        coro.send(None)
-    except StopIteration as done:
-        return done.value
-    coro.close()
-    raise AssertionError("the reader waited on a stream that never blocks")
-
-
 FRAME_LIMITS = (MAX_FRAME, 1, 127, 300)
 
 
@@ -258,11 +249,15 @@ def split_frames_input(data: bytes) -> tuple[int, list[int], bytes]:
 
 
 def run_frames(data: bytes) -> None:
+    trio.run(_read_all_frames, data)
+
+
+async def _read_all_frames(data: bytes) -> None:
     limit, sizes, stream = split_frames_input(data)
     reader = FrameReader(Chunks(stream, sizes), max_size=limit)
     consumed = bytearray()
     for _ in range(len(stream) + 1):
-        frame = _finish(reader.read_frame())
+        frame = await reader.read_frame()
         if frame is None:
             assert consumed == stream, "the reader stopped before the end of the stream"
             return
@@ -272,15 +267,30 @@ def run_frames(data: bytes) -> None:
     raise AssertionError("more frames than bytes")
 
 
+def _split_frames(stream: bytes) -> list[bytes]:
+    """The whole frames at the start of `stream`, by the spec's rule (not the reader's)."""
+    frames, pos = [], 0
+    while pos < len(stream):
+        length, shift, start = 0, 0, pos
+        while pos < len(stream) and pos - start < 3:
+            byte = stream[pos]
+            pos += 1
+            length |= (byte & 0x7F) << shift
+            shift += 7
+            if not byte & 0x80:
+                break
+        else:
+            return frames
+        if pos + length > len(stream) or length > MAX_FRAME:
+            return frames
+        frames.append(stream[pos:pos + length])
+        pos += length
+    return frames
+
+
 def mutate_frames(data: bytes, rng: random.Random) -> bytes | None:
     limit, sizes, stream = split_frames_input(data)
-    frames: list[bytes] = []
-    reader = FrameReader(Chunks(stream, []), max_size=MAX_FRAME)
-    try:
-        while (frame := _finish(reader.read_frame())) is not None:
-            frames.append(frame)
-    except FrameError:
-        pass
+    frames = _split_frames(stream)
     if frames and rng.random() < 0.5:
         i = rng.randrange(len(frames))
         frames[i] = mutate_envelope(frames[i], rng) or frames[i]
