@@ -229,7 +229,7 @@ def decode_for_schema(data: bytes, *, max_size: int = MAX_SIZE) -> tuple[Any, bo
     if type(data) is bytes and 0 < len(data) <= max_size:
         try:
             obj = cbor2.loads(data, allow_indefinite=False, allow_duplicate_keys=False,
-                              max_depth=MAX_DEPTH + 1)
+                              max_depth=MAX_DEPTH + 1, semantic_decoders=_NO_SEMANTICS)
         except Exception:  # any decoding trouble: the exact path names it
             obj = _NOTHING
         if obj is not _NOTHING and cbor2.dumps(obj) == data and _text_keys_in_order(obj, 0):

@@ -242,3 +242,21 @@ def test_a_control_error_is_one_bounded_line(frame: bytes) -> None:
         assert "\n" not in str(info.value)
         assert len(str(info.value)) <= MAX_MESSAGE
     assert str(ControlError("no such grant\nINFO forged")) == "no such grant\\nINFO forged"
+
+
+def test_the_schema_fast_path_resolves_no_tag_either() -> None:
+    # decode_for_schema tries plain cbor2 first: it resolved the 20^5 shared arrays of a
+    # 329-byte payload and wrote (7 MB, 6 s) them all out again before the exact path refused.
+    import tracemalloc
+
+    from intentcast.protocol.encoding import decode_for_schema
+
+    payload = b"\xa1\x61x" + _shared_levels(6, 20)
+    tracemalloc.start()
+    try:
+        assert _reason(decode_for_schema, payload) is Reason.TYPE_NOT_ALLOWED
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1_000_000, f"{peak} bytes to refuse {len(payload)}"
+    assert _reason(parse_message, payload) is Reason.TYPE_NOT_ALLOWED
