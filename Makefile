@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test demo lint vectors bench clean
+.PHONY: test demo lint vectors bench fuzz clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -36,6 +36,11 @@ vectors: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python scripts/bench.py
 	$(BIN)/python scripts/bench_net.py
+
+# Every decoder a peer's bytes reach, under atheris: FUZZ_SECONDS per target (default 20),
+# FUZZ_JOBS at once; a crash fails with its input saved as hex (tests/fuzz/run.py).
+fuzz: $(STAMP)
+	$(BIN)/python tests/fuzz/run.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -342,8 +342,10 @@ def verify_sign1(data: bytes, public_key: bytes) -> bytes:
     if not isinstance(signature, bytes):
         raise EnvelopeError(Reason.BAD_STRUCTURE, "the signature must be a bstr")
     crit = header.get(CRIT)
-    if CRIT in unprotected or (crit is not None and (not isinstance(crit, list) or not crit)):
-        raise EnvelopeError(Reason.BAD_STRUCTURE, "crit is a non-empty protected array")
+    if CRIT in unprotected or (CRIT in header and (
+            not isinstance(crit, list) or not crit
+            or not all(type(c) in (int, str) for c in crit))):
+        raise EnvelopeError(Reason.BAD_STRUCTURE, "crit is a non-empty protected array of labels")
     if header.get(ALG) != EDDSA:
         where = "in the unprotected header" if ALG in unprotected else repr(header.get(ALG))
         raise EnvelopeError(Reason.BAD_ALGORITHM, f"algorithm must be EdDSA (-8), got {where}")

@@ -3,8 +3,9 @@
 cbor2 does the byte work. Its `canonical=True` mode sorts map keys length-first
 (the older RFC 7049 rule), which differs from §4.2.1's bytewise order when a map
 mixes key types, so `encode` orders maps itself and cbor2 only serialises them.
-`decode` lets cbor2 reject indefinite lengths, duplicate keys and deep nesting,
-walks the result for types we forbid (floats, tags, simple values, big ints),
+`decode` lets cbor2 reject indefinite lengths, duplicate keys and deep nesting
+(and turn no tag into a value), walks the result for types we forbid (floats,
+tags, simple values, big ints),
 then re-encodes and demands the same bytes: anything not in deterministic form
 (long-form integers, unsorted keys) fails that comparison.
 
@@ -16,6 +17,7 @@ largest cost of `envelope.open` after the signature): see its docstring.
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from typing import Any
 
 import cbor2
@@ -135,6 +137,23 @@ def _check_canonical(obj: Any, depth: int) -> None:
     raise _bad_type(obj)
 
 
+# cbor2 turns these tags into Python values while it decodes: dates, bignums, decimals,
+# regular expressions, and worse, shared values (28, 29) and string references (25, 256),
+# with which 500 bytes stand for billions of nodes and 64 KiB for gigabytes of text, all
+# built before any check here runs. intentcast uses no tag but COSE's 18 and 98, so every
+# tag stays a plain CBORTag: refused as a tag, or, inside COSE, carried as one.
+# tests/test_encoding.py checks this list against the installed cbor2.
+SEMANTIC_TAGS = (0, 1, 2, 3, 4, 5, 25, 28, 29, 30, 35, 36, 37, 52, 54, 100, 256, 258, 260,
+                 261, 1004, 43000, 55799)
+
+
+def _kept_as_tag(tag: int) -> Callable[[Any, bool], cbor2.CBORTag]:
+    def keep(value: Any, immutable: bool) -> cbor2.CBORTag:
+        return cbor2.CBORTag(tag, value)
+    return keep
+
+
+_NO_SEMANTICS = {tag: _kept_as_tag(tag) for tag in SEMANTIC_TAGS}
 _LEAVES = frozenset({str, bytes, bool, type(None)})
 _CONTAINERS = frozenset({dict, list, tuple, cbor2.frozendict, cbor2.CBORTag})
 
@@ -170,6 +189,7 @@ def loads_wellformed(
             allow_indefinite=False,
             allow_duplicate_keys=False,
             max_depth=MAX_DEPTH + 1,
+            semantic_decoders=_NO_SEMANTICS,
         ).decode()
     except RecursionError as exc:
         raise EncodingError(Reason.TOO_DEEP, f"nesting deeper than {MAX_DEPTH}") from exc
@@ -209,7 +229,7 @@ def decode_for_schema(data: bytes, *, max_size: int = MAX_SIZE) -> tuple[Any, bo
     if type(data) is bytes and 0 < len(data) <= max_size:
         try:
             obj = cbor2.loads(data, allow_indefinite=False, allow_duplicate_keys=False,
-                              max_depth=MAX_DEPTH + 1)
+                              max_depth=MAX_DEPTH + 1, semantic_decoders=_NO_SEMANTICS)
         except Exception:  # any decoding trouble: the exact path names it
             obj = _NOTHING
         if obj is not _NOTHING and cbor2.dumps(obj) == data and _text_keys_in_order(obj, 0):

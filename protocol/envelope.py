@@ -159,7 +159,7 @@ def _validate(obj: Any) -> Message:
         raise EnvelopeError(Reason.BAD_SCHEMA, "the payload is not a map")
     if type(obj.get("v")) is not int or obj.get("v") != PROTOCOL_VERSION:  # not True
         raise EnvelopeError(Reason.UNSUPPORTED_VERSION, f"protocol version {obj.get('v')!r}")
-    if obj.get("type") not in MESSAGE_TYPES:
+    if not isinstance(obj.get("type"), str) or obj["type"] not in MESSAGE_TYPES:
         raise EnvelopeError(Reason.BAD_SCHEMA, f"unknown message type {obj.get('type')!r}")
     try:
         return MESSAGE_ADAPTER.validate_python(obj)

@@ -65,10 +65,19 @@ class Reason(StrEnum):
     CREDIT_SPENT = "credit_spent"
 
 
+MAX_MESSAGE = 300
+"""Longest error message, in characters. Messages quote what a peer sent (a version, a
+type, a map key): escaped and cut here, a peer never breaks or stretches the line we log."""
+
+
 class IntentcastError(Exception):
     """Root of every error the protocol raises: a reason code and a sentence."""
 
     def __init__(self, reason: Reason, message: str) -> None:
+        if not message.isprintable():  # a newline or a control character from a peer
+            message = "".join(c if c.isprintable() else repr(c)[1:-1] for c in message)
+        if len(message) > MAX_MESSAGE:
+            message = message[:MAX_MESSAGE - 3] + "..."
         super().__init__(f"{reason.value}: {message}")
         self.reason = reason
         self.message = message

@@ -101,6 +101,12 @@ _ANSWER: TypeAdapter[Answer] = TypeAdapter(Answer)
 class ControlError(Exception):
     """A control frame that is not what the protocol allows."""
 
+    def __init__(self, message: str) -> None:
+        # Messages quote the peer (a tag, a key, its own error text): one line, bounded.
+        if not message.isprintable():
+            message = "".join(c if c.isprintable() else repr(c)[1:-1] for c in message)
+        super().__init__(message if len(message) <= 300 else message[:297] + "...")
+
 
 async def exchange(stream: Channel, frame: bytes, *, peer: str) -> bytes:
     """One request, one answer, and the stream closed whatever happens.
