@@ -1,6 +1,6 @@
 // Each event of the stream as one sentence a person reads in the activity feed.
 
-import {attribute, days, list, price, purpose, shortDid} from "./format.js";
+import {attribute, days, list, price, purpose, sentenceCase, shortDid} from "./format.js";
 
 const vendor = (e) => (e.vendor ? `vendor ${shortDid(e.vendor)}` : "the vendor");
 const fields = (e) => list((e.fields ?? []).map(attribute));
@@ -42,7 +42,7 @@ const SENTENCES = {
 
 export function sentence(kind, event) {
   const make = SENTENCES[kind];
-  return make ? make(event) : `${kind.replaceAll("_", " ")}.`;
+  return sentenceCase(make ? make(event) : `${kind.replaceAll("_", " ")}.`);
 }
 
 /** Events that warrant a second look: shown emphasised in the feed. */
