@@ -89,7 +89,7 @@ def test_a_person_deals_through_their_own_page(cluster, tmp_path):
         page.get_by_label("What you want, in your words").fill("Two-person backpacking tent")
         page.get_by_label("The most you will pay").fill("200")
         page.get_by_role("button", name="Post intent").click()
-        expect(page.get_by_text("2 peers listen for “outdoor” intents")).to_be_visible()
+        expect(page.get_by_text("Posted: 2 peers heard it")).to_be_visible()
         trailhead = page.locator("li.offer", has_text="Ridgeline 2P tent")
         bargain = page.locator("li.offer", has_text="Budget dome tent")
         expect(trailhead).to_be_visible(timeout=LIVE)

@@ -120,7 +120,8 @@ export const OFFER_STATES = {
   void: "Void: the vendor refused the late countersignature",
 };
 
-export const INTENT_STATES = {open: "Open", agreed: "Agreed", withdrawn: "Withdrawn",
+export const INTENT_STATES = {open: "Open", unheard: "Nobody heard it yet", agreed: "Agreed",
+  withdrawn: "Withdrawn",
   expired: "Expired"};
 
 export function list(items) {

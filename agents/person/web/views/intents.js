@@ -137,11 +137,11 @@ function intentForm(ctx, onPosted) {
       }
       const posted = await api("POST", "/v1/intents", body);
       description.value = "";
-      const peers = await api("GET", "/v1/peers");
-      const listening = peers.topics[TOPIC + topCategory(posted.category)] ?? 0;
-      done.textContent = listening
-        ? `Posted. ${listening} peer${listening === 1 ? "" : "s"} listen for “${topCategory(posted.category)}” intents; its offers appear above as vendors answer.`
-        : `Posted, but no peer listens for “${topCategory(posted.category)}” intents right now: no vendor may hear it.`;
+      const heard = posted.heard_by;
+      done.textContent = heard === 0 || posted.state === "unheard"
+        ? `Posted, but nobody heard it: ${posted.note || "no peer listens for it yet"}.`
+        : heard ? `Posted: ${heard} peer${heard === 1 ? "" : "s"} heard it; its offers appear above as vendors answer.`
+          : "Posted: its offers appear above as vendors answer.";
       await onPosted(posted);
     });
   });
@@ -235,12 +235,22 @@ function intentCard(ctx, intent, topics, credits) {
   const error = h("p", {class: "error", role: "alert"});
   const top = topCategory(intent.category);
   const listening = topics[TOPIC + top] ?? 0;
+  const open = intent.state === "open" || intent.state === "unheard";
+  let reach = null;
+  if (intent.state === "unheard") {
+    reach = h("p", {class: "warn"}, `Nobody heard it yet: ${intent.note}.`);
+  } else if (open) {
+    const heard = intent.heard_by;
+    reach = h("p", {class: "meta"}, heard
+      ? `Heard by ${heard} peer${heard === 1 ? "" : "s"} when your agent sent it; `
+      : "", `${listening} peer${listening === 1 ? "" : "s"} listening for “${top}” intents now.`);
+  }
   const cap = intent.constraints?.max_price;
   const offers = h("ol", {class: "offers", "aria-label": "Offers"});
   const sorted = [...intent.offers].sort((a, b) => (ORDER[a.state] ?? 9) - (ORDER[b.state] ?? 9)
     || b.updated_at - a.updated_at);
   keyed(offers, sorted, (o) => o.ref, (o) => offerRow(ctx, o, credits));
-  const withdraw = intent.state === "open"
+  const withdraw = open
     ? h("button", {type: "button", class: "quiet", onclick: async (e) => {
       await busy(e.currentTarget, error, async () => {
         await api("POST", `/v1/intents/${intent.id}/withdraw`, {reason: "withdrawn by the person"});
@@ -256,10 +266,8 @@ function intentCard(ctx, intent, topics, credits) {
       " · posted ", timeEl(h, intent.created_at), " · open until ", timeEl(h, intent.expires_at)),
     h("p", {class: "meta"}, `Your terms: ${customerTerms(intent.terms)}`),
     intent.assistant ? h("p", {class: "meta"}, `Assistant ${shortDid(intent.assistant)} negotiates for you.`) : null,
-    intent.state === "open" ? h("p", {class: listening ? "meta" : "warn"}, listening
-      ? `${listening} peer${listening === 1 ? "" : "s"} listening for “${top}” intents now.`
-      : `No peer is listening for “${top}” intents right now.`) : null,
-    intent.offers.length ? offers : h("p", {class: "empty"}, intent.state === "open"
+    reach,
+    intent.offers.length ? offers : h("p", {class: "empty"}, open
       ? "No offers yet. They appear here as vendors answer." : "No offers."),
     withdraw ? h("div", {class: "actions"}, withdraw) : null,
     error);
@@ -272,8 +280,8 @@ export function create(ctx) {
   const list = h("div", {class: "intents", "aria-live": "polite"});
   const render = () => {
     const all = [...intents.values()].sort((a, b) => b.created_at - a.created_at);
-    const shown = [...all.filter((i) => i.state === "open"),
-      ...all.filter((i) => i.state !== "open").slice(0, RECENT_CLOSED)];
+    const isOpen = (i) => i.state === "open" || i.state === "unheard";
+    const shown = [...all.filter(isOpen), ...all.filter((i) => !isOpen(i)).slice(0, RECENT_CLOSED)];
     keyed(list, shown, (i) => i.id, (i) => intentCard(view, i, topics, credits));
     empty.hidden = shown.length > 0;
   };
@@ -295,7 +303,8 @@ export function create(ctx) {
       form.setAssistants(grants);
       names.replaceChildren(...profile.map((n) => h("option", {value: n}, attribute(n))));
       const wanted = listed.sort((a, b) => b.created_at - a.created_at);
-      const detailed = await Promise.all(wanted.filter((i, n) => i.state === "open" || n < 20)
+      const detailed = await Promise.all(wanted.filter((i, n) => i.state === "open"
+        || i.state === "unheard" || n < 20)
         .map((i) => api("GET", `/v1/intents/${i.id}`)));
       intents.clear();
       for (const i of detailed) intents.set(i.id, i);
