@@ -15,6 +15,7 @@ from intentcast.agents.cli import audit as audit_cmds
 from intentcast.agents.cli import inspect as inspect_cmd
 from intentcast.agents.cli import person as person_cmds
 from intentcast.agents.cli import vendor
+from intentcast.agents.cli import web as web_cmds
 from intentcast.agents.cli.init import init_home
 from intentcast.agents.cli.passphrase import read_passphrase
 from intentcast.agents.demo import walkthrough
@@ -84,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     person_cmds.add_commands(sub, common)
     assistant_cmds.add_commands(sub, common, network)
     audit_cmds.add_commands(sub, common)
+    web_cmds.add_commands(sub, common)
 
     vendor = sub.add_parser("vendor", help="run a vendor's responder agent", parents=[common])
     vsub = vendor.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -204,6 +206,8 @@ def _run(args: argparse.Namespace, home: Path) -> int:
         return assistant_cmds.run(args, home)
     if command == "audit":
         return audit_cmds.run(args, home)
+    if command in ("watch", "open"):
+        return web_cmds.run(args, home)
     if command == "vendor":
         if args.action == "init":
             return init_home(args, home, role="vendor")

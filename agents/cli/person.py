@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from intentcast.agents.cli.web import wait_for_offers, wait_seconds
 from intentcast.agents.person.client import connect
 from intentcast.agents.runtime.render import short_did
 from intentcast.protocol import format_amount
@@ -65,7 +66,8 @@ def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
 
     offers = sub.add_parser("offers", help="offers for an intent", parents=[common])
     offers.add_argument("intent_id")
-    offers.add_argument("--wait", type=float, default=0.0, help="wait up to SECONDS for offers")
+    offers.add_argument("--wait", type=wait_seconds, default=0.0,
+                        help="wait up to SECONDS for offers, following the event stream")
     offers.add_argument("--count", type=int, default=1, help="how many offers to wait for")
     counter = sub.add_parser("counter", help="propose a price for an offer", parents=[common])
     counter.add_argument("ref", help="the offer's ref (see `intentcast offers`)")
@@ -120,8 +122,13 @@ def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, home: Path) -> int:
     client = connect(home)
+    show: Callable[[Any], str]
     try:
-        result, show = _dispatch(args, client.call)
+        if args.command == "offers" and args.wait:  # follows the event stream, no polling
+            result, show = wait_for_offers(client, args.intent_id, args.count, args.wait,
+                                           quiet=args.json), _offers
+        else:
+            result, show = _dispatch(args, client.call)
     finally:
         client.close()
     print(json.dumps(result, indent=2) if args.json else show(result))
@@ -136,8 +143,7 @@ def _dispatch(args: argparse.Namespace, call: Call) -> tuple[Any, Callable[[Any]
     if command == "intent":
         return _intent(args, call)
     if command == "offers":
-        params = {"wait": args.wait, "count": args.count} if args.wait else None
-        return call("GET", f"/v1/intents/{args.intent_id}/offers", params=params), _offers
+        return call("GET", f"/v1/intents/{args.intent_id}/offers"), _offers
     if command == "counter":
         body = {"price": args.price, **({"note": args.note} if args.note else {})}
         return call("POST", f"/v1/offers/{args.ref}/counter", json=body), _offer_line

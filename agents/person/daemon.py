@@ -141,6 +141,7 @@ async def _person_main(stopping: Stop, home: Path, store: Store, config: homes.C
                        "addrs": node.multiaddrs(), "api": f"http://{config.api_host}:"
                        f"{bound_port}"})
             await stopping.wait()
+            agent.events.close()  # event streams end with a `closing` event, not a cut
             stop.set()
             nursery.cancel_scope.deadline = trio.current_time() + STOP_GRACE
 

@@ -68,6 +68,8 @@ class EventLog:
         self._events: collections.deque[Event] = collections.deque(maxlen=capacity)
         self._next = 1
         self._changed = trio.Event()
+        self.closed = False
+        """Set by `close`: the daemon is stopping, and followers end."""
 
     def emit(self, kind: str, at: int, **data: Any) -> Event:
         event = Event(f"{self.run}-{self._next}", kind, at, data)
@@ -95,18 +97,44 @@ class EventLog:
         after = int(seq)
         return [e for e in self._events if int(e.id.rpartition("-")[2]) > after]
 
-    async def follow(self, last_id: str | None = None) -> AsyncIterator[Event]:
-        """Events after `last_id`, then each new one as it comes, for ever."""
-        pending = self.since(last_id)
+    @property
+    def last_id(self) -> str:
+        """The id of the newest event, or `<run>-0` before the first: resuming from it gives
+        only what comes next."""
+        return f"{self.run}-{self._next - 1}"
+
+    def missed(self, last_id: str | None) -> bool:
+        """Whether a client that saw up to `last_id` lost events: ones from another run (the
+        daemon restarted), or ones the bounded log dropped since."""
+        if not last_id:
+            return False
+        run, _, seq = last_id.rpartition("-")
+        if run != self.run or not seq.isdigit() or int(seq) >= self._next:
+            return True
+        oldest = int(self._events[0].id.rpartition("-")[2]) if self._events else self._next
+        return int(seq) + 1 < oldest
+
+    async def wait(self, last_id: str | None) -> list[Event]:
+        """The events after `last_id`, waiting until there is one; [] once the log closed
+        and they have all been taken."""
         while True:
+            changed = self._changed
+            pending = self.since(last_id)
+            if pending or self.closed:
+                return pending
+            await changed.wait()
+
+    async def follow(self, last_id: str | None = None) -> AsyncIterator[Event]:
+        """Events after `last_id`, then each new one as it comes, until the log closes."""
+        while pending := await self.wait(last_id):
             for event in pending:
                 last_id = event.id
                 yield event
-            changed = self._changed
-            pending = self.since(last_id)
-            if not pending:
-                await changed.wait()
-                pending = self.since(last_id)
+
+    def close(self) -> None:
+        """The daemon is stopping: every follower ends (the API's streams end cleanly)."""
+        self.closed = True
+        self._changed.set()
 
     def __len__(self) -> int:
         return len(self._events)

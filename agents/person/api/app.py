@@ -4,9 +4,9 @@ Bound to loopback; its guard (api/guard.py) checks the Host, the bearer token ke
 file only the owner can read and the body's size before FastAPI parses anything. Every
 error is JSON `{"error": "...", "status": N}` with one line that says what to fix. The
 OpenAPI document is served at /openapi.json (behind the token like the rest) and checked
-into specs/openapi.json. There is no /docs page: a browser page cannot send the bearer
-token, so Swagger UI would load without its document; the person's page (a later change,
-with cookie sessions) is where a browser view belongs.
+into specs/openapi.json. There is no /docs page: the person's own page at `/` (api/web.py,
+logged in with a cookie session) is where a browser view belongs, and Swagger UI would
+need scripts from elsewhere that the page's Content-Security-Policy does not allow.
 """
 
 # No `from __future__ import annotations`: FastAPI reads these annotations at runtime,
@@ -29,6 +29,7 @@ from intentcast.agents.errors import AgentError, Kind
 from intentcast.agents.person.agent import PersonAgent
 from intentcast.agents.person.api.assistants import add_routes as add_assistant_routes
 from intentcast.agents.person.api.data import add_routes as add_data_routes
+from intentcast.agents.person.api.events import add_routes as add_event_routes
 from intentcast.agents.person.api.fields import (
     Amount,
     Country,
@@ -36,11 +37,16 @@ from intentcast.agents.person.api.fields import (
     PostcodePrefix,
     minor_units,
 )
-from intentcast.agents.person.api.guard import TOKEN_HINT, Guard, authorised
+from intentcast.agents.person.api.guard import Guard, refusal
+from intentcast.agents.person.api.offers import add_routes as add_offer_routes
+from intentcast.agents.person.api.offers import offer_terms
+from intentcast.agents.person.api.records import add_routes as add_record_routes
 from intentcast.agents.person.api.responses import GUARD, errors
+from intentcast.agents.person.api.sessions import Sessions
+from intentcast.agents.person.api.web import add_routes as add_web_routes
 from intentcast.agents.person.requests import DEFAULT_TERMS, IntentRequest
 from intentcast.agents.store.db import StoredAgreement, StoredIntent, StoredNegotiation
-from intentcast.protocol import CustomerTerms, parse_amount
+from intentcast.protocol import CustomerTerms, Intent, parse_amount, read_stored
 
 API_VERSION = "1"
 MAX_WAIT = 60.0
@@ -92,10 +98,22 @@ def _intent_json(intent: StoredIntent, heard_by: int | None = None) -> dict[str,
     return out
 
 
-def _offer_json(n: StoredNegotiation) -> dict[str, Any]:
+def _asked(intent: StoredIntent) -> dict[str, Any]:
+    """What the intent asks for, and on which terms, as it was signed."""
+    message = read_stored(intent.raw)
+    assert isinstance(message, Intent)
+    return {"constraints": message.constraints.model_dump(exclude_none=True),
+            "disclosed": message.disclosed, "terms": message.terms.model_dump(),
+            "assistant": message.assistant}
+
+
+def _offer_json(n: StoredNegotiation, terms: dict[str, dict[str, Any]] | None = None
+                ) -> dict[str, Any]:
+    """An offer; with `terms` (api/offers.py), also the data it asks for and its conflicts."""
     return {"ref": n.ref, "intent_id": n.intent_id, "vendor": n.counterparty, "state": n.state,
             "sku": n.sku, "title": n.title, "price_minor": n.price_minor,
-            "currency": n.currency, "note": n.note, "updated_at": n.updated_at}
+            "currency": n.currency, "note": n.note, "updated_at": n.updated_at,
+            **(terms or {}).get(n.ref, {})}
 
 
 def _agreement_json(a: StoredAgreement, *, raw: bool = False) -> dict[str, Any]:
@@ -132,7 +150,8 @@ def create_app(
     app = FastAPI(title="intentcast personal agent", version=API_VERSION,
                   description="The local API of a person's intentcast daemon.",
                   docs_url=None, redoc_url=None, responses=GUARD)
-    app.add_middleware(Guard, token=token)
+    sessions = Sessions()
+    app.add_middleware(Guard, token=token, sessions=sessions)
     bearer = HTTPBearer(auto_error=False)
 
     async def person(  # async: FastAPI would run a plain def in a worker thread
@@ -140,8 +159,12 @@ def create_app(
         _: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],  # for the document
     ) -> None:
         """The guard decided already; asked again here so no route is open without it."""
-        if not authorised(request.headers, token):
-            raise AgentError(Kind.UNAUTHENTICATED, TOKEN_HINT)
+        server = request.scope.get("server")
+        refused = refusal(request.headers, token, method=request.method,
+                          port=server[1] if server else 0, sessions=sessions)
+        if refused is not None:
+            kind = Kind.UNAUTHENTICATED if refused.status == 401 else Kind.FORBIDDEN
+            raise AgentError(kind, refused.message)
 
     @app.exception_handler(AgentError)
     async def agent_error(_: Request, exc: AgentError) -> JSONResponse:
@@ -202,9 +225,10 @@ def create_app(
     @app.get("/v1/intents/{intent_id}", dependencies=guarded, responses=errors(404, 422))
     async def get_intent(intent_id: str) -> dict[str, Any]:
         intent = agent.intent(intent_id)
-        offers = [_offer_json(o) for o in agent.offers(intent_id)]
-        return {**_intent_json(intent, agent.heard_by(intent.id)), "offers": offers,
-                "envelope_hex": intent.raw.hex()}
+        terms = offer_terms(agent, intent_id)
+        offers = [_offer_json(o, terms) for o in agent.offers(intent_id)]
+        return {**_intent_json(intent, agent.heard_by(intent.id)), **_asked(intent),
+                "offers": offers, "envelope_hex": intent.raw.hex()}
 
     @app.post("/v1/intents/{intent_id}/withdraw", dependencies=guarded,
               responses=errors(404, 409, 422))
@@ -221,7 +245,8 @@ def create_app(
         if wait:
             with trio.move_on_after(wait):
                 found = await agent.wait_for_offers(intent_id, count)
-        return [_offer_json(o) for o in found]
+        terms = offer_terms(agent, intent_id)
+        return [_offer_json(o, terms) for o in found]
 
     @app.post("/v1/offers/{ref}/counter", dependencies=guarded,
               responses=errors(404, 409, 422))
@@ -276,4 +301,8 @@ def create_app(
 
     add_assistant_routes(app, agent, guarded, status)
     add_data_routes(app, agent, guarded)
+    add_event_routes(app, agent, guarded)
+    add_offer_routes(app, agent, guarded)
+    add_record_routes(app, agent, guarded)
+    add_web_routes(app, guarded, sessions)
     return app

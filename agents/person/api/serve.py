@@ -50,7 +50,8 @@ HEADER_BYTES = 16 * 1024
 SEND_TIMEOUT = 30.0
 """Seconds one answer may take to leave; a client that stops reading is cut off."""
 READ_TIMEOUT = 30.0
-"""Seconds a client may stay silent while sending a request (not while we answer it)."""
+"""Seconds a connection may stay silent both ways: a client stalled in its request is cut
+off; an answer we stream (an event stream, with its keep-alive comments) is not."""
 GRACE = 3.0
 """Seconds requests in progress may take to finish once the daemon stops."""
 RESTART_DELAYS = (0.1, 0.5, 2.0, 5.0)
@@ -84,7 +85,7 @@ def hypercorn_config() -> Config:
     config.h11_max_incomplete_size = HEADER_BYTES
     config.h2_max_header_list_size = HEADER_BYTES
     config.h2_max_concurrent_streams = 16
-    config.read_timeout = int(READ_TIMEOUT)
+    config.read_timeout = None  # _OrderedSends.receive_some applies READ_TIMEOUT itself
     config.websocket_max_message_size = 1024  # the guard refuses every websocket anyway
     return config
 
@@ -94,21 +95,31 @@ class _OrderedSends(trio.abc.HalfCloseableStream):
 
     `send_eof` waits for a `send_all` in progress instead of raising BusyResourceError
     (the first Hypercorn fault above), and a `send_all` that the client does not read for
-    SEND_TIMEOUT seconds ends as a broken stream, which Hypercorn handles.
+    SEND_TIMEOUT seconds ends as a broken stream, which Hypercorn handles. Part of that
+    send may have left, so nothing else is sent after it: Hypercorn goes on sending a
+    streamed answer's next chunks (an event stream's), and the client would read them glued
+    to a cut chunk, a corrupt answer instead of a short one.
     """
 
     def __init__(self, stream: trio.SocketStream) -> None:
         self._stream = stream
         self._sending = trio.Lock()
+        self._broken = False
+        self._active = trio.current_time()
+        """When a byte last went either way."""
         self.socket = stream.socket  # Hypercorn reads the peer's address from it
 
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
         async with self._sending:
+            if self._broken:
+                raise trio.BrokenResourceError("the client stopped reading")
             try:
                 with trio.fail_after(SEND_TIMEOUT):
                     await self._stream.send_all(memoryview(data))
             except trio.TooSlowError as exc:
+                self._broken = True
                 raise trio.BrokenResourceError("the client stopped reading") from exc
+            self._active = trio.current_time()
 
     async def wait_send_all_might_not_block(self) -> None:
         await self._stream.wait_send_all_might_not_block()
@@ -118,7 +129,16 @@ class _OrderedSends(trio.abc.HalfCloseableStream):
             await self._stream.send_eof()
 
     async def receive_some(self, max_bytes: int | None = None) -> bytes:
-        return await self._stream.receive_some(max_bytes)
+        """The client's next bytes; TooSlowError, which Hypercorn takes for its read timeout,
+        once READ_TIMEOUT passed with nothing sent either way. (Hypercorn's own read timeout
+        counts only what the client sends, so it cut every event stream after 30 s.)"""
+        while True:
+            with trio.move_on_at(self._active + READ_TIMEOUT):
+                data = await self._stream.receive_some(max_bytes)
+                self._active = trio.current_time()
+                return data
+            if trio.current_time() >= self._active + READ_TIMEOUT:
+                raise trio.TooSlowError("the client was silent for READ_TIMEOUT")
 
     async def aclose(self) -> None:
         await self._stream.aclose()
