@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from intentcast.agents.store import audit
+from intentcast.agents.store import audit, peerbook
 from intentcast.agents.store.vault import Vault, VaultError, VaultParams
 from intentcast.protocol import decode, encode
 
@@ -174,6 +174,8 @@ MIGRATIONS: list[str] = [
     CREATE TABLE seen (key BLOB PRIMARY KEY, expires_at INTEGER NOT NULL);
     CREATE INDEX seen_by_expiry ON seen (expires_at);
     """,
+    # 8: the peer book: peers the node was connected to, to reconnect after a restart
+    peerbook.SCHEMA,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
