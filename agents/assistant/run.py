@@ -23,8 +23,13 @@ from intentcast.agents.assistant.agent import AssistantAgent
 from intentcast.agents.assistant.desk_client import DeskClient
 from intentcast.agents.assistant.sdk import Assistant
 from intentcast.agents.net.network import NodeNetwork
-from intentcast.agents.net.node import Node
 from intentcast.agents.runtime import home as homes
+from intentcast.agents.runtime.network import (
+    HeldEvents,
+    NetOptions,
+    announce_ready,
+    make_node,
+)
 from intentcast.agents.runtime.process import announce, until_signalled
 from intentcast.agents.runtime.setup import ASSISTANT_SEED, Passphrase, open_store, secret
 from intentcast.protocol import Delegation, IntentcastError, KeyPair, Scope, cose, envelope
@@ -85,7 +90,7 @@ def load_grant_file(path: Path, key: KeyPair) -> tuple[bytes, Scope, str, list[s
 
 
 def run_assistant(home: Path, passphrase: Passphrase, spec: str, delegation: Path, *,
-                  listen: str | None, bootstrap: list[str], mdns: bool) -> int:
+                  net: NetOptions) -> int:
     config = homes.load_config(home)
     if config.role != "assistant":
         raise homes.HomeError(f"{home} is a {config.role} home; make one with "
@@ -95,35 +100,41 @@ def run_assistant(home: Path, passphrase: Passphrase, spec: str, delegation: Pat
     try:
         key = KeyPair(secret(store, ASSISTANT_SEED))
         grant, scope, peer_id, addrs = load_grant_file(delegation, key)
-        trio.run(_main, store, key, assistant, grant, scope, peer_id, addrs,
-                 listen or config.listen, [*config.bootstrap, *bootstrap], mdns or config.mdns)
+        trio.run(_main, store, config, key, assistant, grant, scope, peer_id, addrs, net)
     finally:
         store.close()
     return 0
 
 
-async def _main(store: Any, key: KeyPair, assistant: Assistant, grant: bytes, scope: Scope,
-                peer_id: str, addrs: list[str], listen: str, bootstrap: list[str],
-                mdns: bool) -> None:
+async def _main(store: Any, config: homes.Config, key: KeyPair, assistant: Assistant,
+                grant: bytes, scope: Scope, peer_id: str, addrs: list[str], net: NetOptions
+                ) -> None:
     # Negotiations whose streams died with the last run are over; countersigned agreements
     # the vendor never acknowledged are redelivered (spec §7.1).
     store.end_interrupted(now=int(time.time()), note="interrupted: the assistant restarted")
-    node = Node(key.seed, listen=listen, bootstrap=bootstrap, enable_mdns=mdns)
+    events = HeldEvents(announce)  # printed after the ready line
+    node = make_node(store, config, net, key.seed, on_event=events)
     async with node, trio.open_nursery() as nursery:
-        client = DeskClient(node, peer_id, addrs, grant)
+        client = DeskClient(node, peer_id, addrs, grant,
+                            on_state=lambda state: events({"event": "desk", "state": state}))
         agent = AssistantAgent(store, key, NodeNetwork(node), client, assistant, scope,
                                on_event=announce)
         agent.nursery = nursery
         nursery.start_soon(agent.buyer.redeliver_forever)
 
         node.set_negotiation_handler(agent.handle_channel)
+        await node.join()
+        # The person's daemon, kept connected for good: where the grant file says, else where
+        # the peer book, identify or the DHT last saw it (a daemon may move).
+        node.keeper.want(peer_id, addrs, forever=True)
         nursery.start_soon(client.events, agent.on_desk,
                            lambda why: announce({"event": "refused_by_person", "error": why}))
         with trio.move_on_after(CONNECT_TIMEOUT):
             await client.connected.wait()
         if not client.connected.is_set():
             announce({"event": "waiting", "error": "the person's daemon has not let us in yet"})
-        announce({"event": "ready", "role": "assistant", "did": key.did, "name":
-                   type(assistant).__name__, "peer_id": node.peer_id, "addrs": node.multiaddrs()})
+        announce_ready(node, {"event": "ready", "role": "assistant", "did": key.did,
+                              "name": type(assistant).__name__, "peer_id": node.peer_id,
+                              "addrs": node.multiaddrs()})
         await until_signalled()
         nursery.cancel_scope.cancel()

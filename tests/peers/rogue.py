@@ -56,6 +56,7 @@ def emit(event: dict) -> None:
 
 async def main(connect: list[str]) -> None:
     async with Node(os.urandom(32), bootstrap=connect) as node:
+        await node.join()
         emit({"event": "ready", "peer_id": node.peer_id, "addrs": node.multiaddrs()})
         stdin = trio.lowlevel.FdStream(os.dup(sys.stdin.fileno()))
         buffer = b""

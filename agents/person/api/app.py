@@ -32,6 +32,8 @@ from intentcast.agents.person.api.fields import (
     PostcodePrefix,
     minor_units,
 )
+from intentcast.agents.person.api.network import Network
+from intentcast.agents.person.api.network import add_routes as add_network_routes
 from intentcast.agents.person.requests import DEFAULT_TERMS, IntentRequest
 from intentcast.agents.store.db import StoredAgreement, StoredIntent, StoredNegotiation
 from intentcast.protocol import CustomerTerms, parse_amount
@@ -101,6 +103,7 @@ STATUS: dict[Kind, int] = {
 def create_app(
     agent: PersonAgent, token: str, status: Callable[[], dict[str, Any]],
     wait_for_topic: Callable[[str, int], Awaitable[None]] | None = None,
+    network: Network | None = None,
 ) -> FastAPI:
     app = FastAPI(title="intentcast personal agent", version=API_VERSION,
                   description="The local API of a person's intentcast daemon.")
@@ -228,4 +231,6 @@ def create_app(
 
     add_assistant_routes(app, agent, guarded, status)
     add_data_routes(app, agent, guarded)
+    if network is not None:
+        add_network_routes(app, network, guarded)
     return app
