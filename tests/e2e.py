@@ -54,6 +54,16 @@ class Proc:
         self._arrived.update((id(e), now) for e in events)
         return events
 
+    def connected_peers(self) -> set[str]:
+        """The peers this agent is connected to, from the network events it printed."""
+        peers: set[str] = set()
+        for e in self.events:
+            if e.get("event") == "peer_connected":
+                peers.add(e["peer_id"])
+            elif e.get("event") == "peer_disconnected":
+                peers.discard(e["peer_id"])
+        return peers
+
     def arrival(self, event: dict[str, Any]) -> float:
         """When the test read this event (time.monotonic())."""
         return self._arrived[id(event)]

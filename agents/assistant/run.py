@@ -24,12 +24,8 @@ from intentcast.agents.assistant.desk_client import DeskClient
 from intentcast.agents.assistant.sdk import Assistant
 from intentcast.agents.net.network import NodeNetwork
 from intentcast.agents.runtime import home as homes
-from intentcast.agents.runtime.network import (
-    HeldEvents,
-    NetOptions,
-    announce_ready,
-    make_node,
-)
+from intentcast.agents.runtime.home import NetOptions
+from intentcast.agents.runtime.network import HeldEvents, announce_ready, make_node
 from intentcast.agents.runtime.process import announce, until_signalled
 from intentcast.agents.runtime.setup import ASSISTANT_SEED, Passphrase, open_store, secret
 from intentcast.protocol import Delegation, IntentcastError, KeyPair, Scope, cose, envelope

@@ -9,8 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from intentcast.agents.person.client import connect as api
-from intentcast.agents.runtime.home import REACHABILITY
-from intentcast.agents.runtime.network import NetOptions
+from intentcast.agents.runtime.home import REACHABILITY, NetOptions
 
 _PEER_ADDR = re.compile(r"^/\S{1,250}/p2p/[1-9A-HJ-NP-Za-km-z]{32,64}$")
 

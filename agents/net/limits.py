@@ -11,8 +11,10 @@ The numbers, and why:
   of a person's intents opens that many), 64 each for the assistant and data
   protocols, 32 for anything else py-libp2p serves (DHT, gossip, identify, ping,
   relay, hole punching), 4 for /intentcast/about/1;
-- inbound streams opened at 200 per second per peer, in bursts of up to 1,000
-  (a token bucket): an honest peer never comes near it, a flood hits it at once.
+- inbound streams opened at 50 per second per peer, in bursts of up to 500 (a token
+  bucket): a vendor answering a burst of 300 intents stays under it; a peer opening
+  streams as fast as py-libp2p lets it (about 200 a second over loopback) is cut off
+  within seconds.
 
 A peer over any limit is cut off (every connection closed), counted by reason and
 banned for two minutes: its new connections are closed as soon as they are up.
@@ -43,9 +45,9 @@ class Limits:
     streams_per_peer: int = 1024
     streams_per_protocol: dict[str, int] = field(default_factory=_protocol_defaults)
     streams_other_protocol: int = 32
-    stream_rate: float = 200.0
+    stream_rate: float = 50.0
     """Inbound streams a peer may open per second, sustained."""
-    stream_burst: float = 1000.0
+    stream_burst: float = 500.0
     ban_seconds: float = 120.0
 
     def for_protocol(self, protocol: str) -> int:

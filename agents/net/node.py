@@ -17,6 +17,7 @@ from __future__ import annotations
 import collections
 import ipaddress
 import logging
+import random
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AsyncExitStack
@@ -72,11 +73,16 @@ HAPPY_EYEBALLS = 0.5
 RECENT = 7 * 86_400
 """Peers seen within this long are dialled again at start (at most `RECENT_PEERS`)."""
 RECENT_PEERS = 16
-TOPIC_PEERS = 2
-"""Peers of a topic a node connects to, found in the DHT: enough to be in its mesh."""
-ADVERTISE_EVERY = 1800.0
-LOOKUP_EVERY = (15.0, 600.0)
-"""Look a served topic up again this often while short of peers, and when not."""
+POST_PEERS = 2
+"""Peers of a topic a node that posts in it connects to (found in the DHT), if it knows
+fewer: its intent reaches the topic's mesh through them."""
+SERVE_PEERS = 6
+"""Peers of a topic a node that serves it keeps connected to, picked at random among the
+providers: gossipsub's mesh degree, and random links keep the topic's vendors one mesh."""
+ADVERTISE_EVERY = 600.0
+AGAIN = 15.0
+"""Advertise, look up or refresh again this soon while it found too few peers."""
+LOOKUP_EVERY = 600.0
 PING_EVERY = 60.0
 IDENTIFY_WAIT = 5.0
 EventSink = Callable[[dict[str, Any]], None]
@@ -183,6 +189,7 @@ class Node:
         self._connected: dict[str, _Connected] = {}
         self._changed = trio.Event()
         self._reachable = trio.Event()
+        self._slot_lock = trio.Lock()
         self._stack = AsyncExitStack()
         self._nursery: trio.Nursery | None = None
         self._joined = False
@@ -289,9 +296,9 @@ class Node:
         behind NAT, then directly (the order of an intent's `reply_to`)."""
         suffix = f"/p2p/{self.peer_id}"
         direct = [f"{a}{suffix}" for a in self._direct_addrs()]
-        loopback = [a for a in direct if _ip_of(a) in ("127.0.0.1", "::1")]
-        direct = [a for a in direct if a not in loopback] + loopback
-        return (self.relay.relayed_addrs() if self._private else []) + direct
+        # Loopback only when there is nothing else: elsewhere it names the dialler itself.
+        outside = [a for a in direct if _ip_of(a) not in ("127.0.0.1", "::1")]
+        return (self.relay.relayed_addrs() if self._private else []) + (outside or direct)
 
     @property
     def private(self) -> bool:
@@ -554,8 +561,8 @@ class Node:
             verified = None
         if verified is not None and isinstance(verified.message, Intent):
             topic = intent_topic(verified.message.category)
-            if self.topic_peers(topic) < TOPIC_PEERS:
-                await self.find_topic_peers(topic)
+            if self.topic_peers(topic) < POST_PEERS:
+                await self.find_topic_peers(topic, POST_PEERS)
         await self.gossip.publish_intent(data)
 
     async def publish_revocation(self, data: bytes) -> None:
@@ -572,40 +579,56 @@ class Node:
         (a vendor's categories). Call before `join`."""
         self._served = [t for t in topics if t not in self._served] + self._served
 
-    async def find_topic_peers(self, topic: str) -> int:
-        """Look the topic's providers up and connect until `TOPIC_PEERS` are connected;
-        how many are."""
+    async def find_topic_peers(self, topic: str, wanted: int) -> tuple[int, int]:
+        """Look the topic's providers up and connect to some, picked at random and dialled
+        together, until `wanted` are connected; (providers found, connected)."""
         found = await self.discovery.providers(topic)
         connected = [p for p in found if self.is_connected(p)]
-        for peer, addrs in found.items():
-            if len(connected) >= TOPIC_PEERS:
-                break
-            if peer not in connected and await self.dial(peer, addrs):
-                connected.append(peer)
-        if connected:
-            log.info("%d peers of %s connected", len(connected), topic)
-        return len(connected)
+        others = [p for p in found if p not in connected]
+        random.shuffle(others)
+        while others and len(connected) < wanted:
+            batch, others = others[:wanted - len(connected)], others[wanted - len(connected):]
+            async with trio.open_nursery() as nursery:
+                for peer in batch:
+                    nursery.start_soon(self.dial, peer, found[peer])
+            connected += [p for p in batch if self.is_connected(p)]
+        log.info("%d of %d providers of %s connected", len(connected), len(found), topic)
+        self._emit({"event": "topic_peers", "topic": topic, "providers": len(found),
+                    "connected": len(connected)})
+        return len(found), len(connected)
 
     async def _maintain(self) -> None:
         """The node's own upkeep: DHT refresh, adverts and lookups of served topics,
         latencies. Runs from `join` until the node stops."""
-        await self.discovery.refresh()
-        advertised_at = -ADVERTISE_EVERY
-        looked_at: dict[str, float] = {}
+        refreshed_at = -AGAIN
+        advertised: dict[str, float] = {}
+        """Topic -> when it is due again."""
+        looked: dict[str, float] = {}
         pinged_at = trio.current_time()
         while True:
             now = trio.current_time()
-            if self._served and now - advertised_at >= ADVERTISE_EVERY:
-                advertised_at = now
-                for topic in self._served:
-                    await self.discovery.advertise(topic)
-                if self.about.relay:
-                    await self.discovery.advertise(RELAY_TOPIC)
+            if now - refreshed_at >= (AGAIN if self.discovery.routing_table_size() < 5
+                                      else LOOKUP_EVERY):
+                refreshed_at = now
+                await self.discovery.refresh()
+            if self.about.relay and now >= advertised.get(RELAY_TOPIC, 0.0):
+                reached = await self.discovery.advertise(RELAY_TOPIC)
+                advertised[RELAY_TOPIC] = now + (ADVERTISE_EVERY if reached else AGAIN)
             for topic in self._served:
-                short = self.topic_peers(topic) < TOPIC_PEERS
-                if now - looked_at.get(topic, -1e9) >= LOOKUP_EVERY[0 if short else 1]:
-                    looked_at[topic] = now
-                    await self.find_topic_peers(topic)
+                if now < min(advertised.get(topic, 0.0), looked.get(topic, 0.0)):
+                    continue
+                reached = True
+                if now >= advertised.get(topic, 0.0):
+                    reached = await self.discovery.advertise(topic)
+                if now >= looked.get(topic, 0.0):
+                    found, count = await self.find_topic_peers(topic, SERVE_PEERS)
+                    # Again soon while nobody else serves it or dials failed (the DHT is
+                    # likely still forming: adverts go out again too, to the peers that
+                    # joined); peers that come later find us themselves.
+                    short = not found or count < min(SERVE_PEERS, found)
+                    looked[topic] = now + (AGAIN if short else LOOKUP_EVERY)
+                    advertised[topic] = now + (AGAIN if short or not reached
+                                               else ADVERTISE_EVERY)
             if self._private and len(self.relay.holds()) < MAX_RESERVATIONS:
                 await self._find_relays()
             if now - pinged_at >= PING_EVERY:
@@ -613,7 +636,7 @@ class Node:
                 async with trio.open_nursery() as nursery:
                     for peer in list(self._connected):
                         nursery.start_soon(self._measure, peer)
-            with trio.move_on_after(LOOKUP_EVERY[0]):
+            with trio.move_on_after(AGAIN):
                 await self._changed.wait()
                 await trio.sleep(1.0)  # let a burst of connection changes settle
 
@@ -659,10 +682,16 @@ class Node:
             self._emit({"event": "relay_lost", "relay": peer_id})
 
     async def _cut_off(self, peer_id: str, reason: str) -> None:
-        self.guard.ban(peer_id, reason, trio.current_time())
-        self.drop(f"cut_off_{reason}")
-        log.warning("cut off %s: %s", peer_id, reason)
-        self._emit({"event": "cut_off", "peer_id": peer_id, "reason": reason})
+        """Close every connection of a peer over its limits, ban it a while, count it once
+        (a banned peer's new connections are closed and counted as `banned_peer`)."""
+        now = trio.current_time()
+        if reason == "banned":
+            self.drop("banned_peer")
+        elif not self.guard.banned(peer_id, now):
+            self.guard.ban(peer_id, reason, now)
+            self.drop(f"cut_off_{reason}")
+            log.warning("cut off %s: %s", peer_id, reason)
+            self._emit({"event": "cut_off", "peer_id": peer_id, "reason": reason})
         try:
             await self.host.get_network().close_peer(ID.from_base58(peer_id))
         except Exception:
@@ -719,7 +748,10 @@ class Node:
             if remote and not is_relayed(remote[0]):
                 seen = _ip_of(remote[0])
                 break
-        await channel.send(replace(self.about, seen=seen).to_bytes())
+        try:
+            await channel.send(replace(self.about, seen=seen).to_bytes())
+        except Exception:  # the asker went away: nothing to answer
+            return
         await channel.close()
 
     def _saw_us(self, seen: str) -> None:
@@ -763,11 +795,13 @@ class Node:
                 await self._take_slot(peer_id)
 
     async def _take_slot(self, peer_id: str) -> None:
-        if peer_id in self.relay.holds() or len(self.relay.holds()) >= MAX_RESERVATIONS:
-            return
-        if await self.relay.reserve(peer_id, self.peer_addrs(peer_id)):
-            self._reachable.set()
-            self._emit({"event": "reachable", "relay": peer_id, "addrs": self.multiaddrs()})
+        async with self._slot_lock:
+            if peer_id in self.relay.holds() or len(self.relay.holds()) >= MAX_RESERVATIONS:
+                return
+            if await self.relay.reserve(peer_id, self.peer_addrs(peer_id)):
+                self._reachable.set()
+                self._emit({"event": "reachable", "relay": peer_id,
+                            "addrs": self.multiaddrs()})
 
     async def _measure(self, peer_id: str) -> None:
         state = self._connected.get(peer_id)

@@ -27,7 +27,8 @@ from intentcast.agents.person.api.app import create_app
 from intentcast.agents.person.data import PersonData
 from intentcast.agents.person.desk import Desk
 from intentcast.agents.runtime import home as homes
-from intentcast.agents.runtime.network import NetOptions, announce_ready, make_node
+from intentcast.agents.runtime.home import NetOptions
+from intentcast.agents.runtime.network import announce_ready, make_node
 from intentcast.agents.runtime.process import until_signalled
 from intentcast.agents.runtime.setup import HOST_SEED, MASTER_SEED, Passphrase, open_store, secret
 from intentcast.agents.store.db import Store

@@ -34,6 +34,18 @@ def default_listen(role: str) -> str:
     return f"/ip4/0.0.0.0/tcp/{DEFAULT_PORTS.get(role, 4710)}"
 
 
+@dataclass(frozen=True)
+class NetOptions:
+    """What the command line says about the network, on top of config.toml's [network]."""
+
+    listen: str | None = None
+    bootstrap: tuple[str, ...] = ()
+    mdns: bool = False
+    relay_service: bool = False
+    relays: tuple[str, ...] = ()
+    reachability: str | None = None
+
+
 class HomeError(Exception):
     """The home directory or its config cannot be used; the message says how to fix it."""
 

@@ -8,28 +8,15 @@ way of reporting what happens on the network: a JSON line per event
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from intentcast.agents.net.about import About
 from intentcast.agents.net.node import EventSink, Node
 from intentcast.agents.net.peerbook import PeerRecord
-from intentcast.agents.runtime.home import Config
+from intentcast.agents.runtime.home import Config, NetOptions
 from intentcast.agents.runtime.process import announce
 from intentcast.agents.store import peerbook
 from intentcast.agents.store.db import Store
-
-
-@dataclass(frozen=True)
-class NetOptions:
-    """What the command line says about the network, on top of config.toml."""
-
-    listen: str | None = None
-    bootstrap: tuple[str, ...] = ()
-    mdns: bool = False
-    relay_service: bool = False
-    relays: tuple[str, ...] = ()
-    reachability: str | None = None
 
 
 class StoredPeerBook:

@@ -17,7 +17,8 @@ from intentcast.agents.net.gossip import intent_topic
 from intentcast.agents.net.network import NodeNetwork
 from intentcast.agents.net.node import DATA_PROTOCOL, Delivery
 from intentcast.agents.runtime import home as homes
-from intentcast.agents.runtime.network import NetOptions, announce_ready, make_node
+from intentcast.agents.runtime.home import NetOptions
+from intentcast.agents.runtime.network import announce_ready, make_node
 from intentcast.agents.runtime.process import announce, until_signalled
 from intentcast.agents.runtime.setup import HOST_SEED, VENDOR_SEED, Passphrase, open_store, secret
 from intentcast.agents.store.db import Store
