@@ -66,7 +66,7 @@ class Agent:
 
 def linked(group: list[Proc], count: int, timeout: float) -> None:
     """Wait until each vendor of a category is connected to `count` of the others."""
-    ids = {p.events[0]["peer_id"] for p in group}
+    ids = {p.expect("ready")["peer_id"] for p in group}
     deadline = time.monotonic() + timeout
     for proc in group:
         while len(proc.connected_peers() & ids) < count and time.monotonic() < deadline:

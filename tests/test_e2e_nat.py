@@ -107,7 +107,7 @@ def _agent(world: World, ns: str, name: str, config: Config, *extra: str) -> Pro
 
 def _linked(procs: list[Proc], count: int, timeout: float = 60) -> None:
     """Wait until each agent is connected to `count` of the others."""
-    ids = {p.events[0]["peer_id"] for p in procs}
+    ids = {p.expect("ready")["peer_id"] for p in procs}
     deadline = time.monotonic() + timeout
     for proc in procs:
         while len(proc.connected_peers() & ids) < count and time.monotonic() < deadline:

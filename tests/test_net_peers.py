@@ -51,6 +51,8 @@ def test_the_store_keeps_peers_across_a_restart(tmp_path):
                                          "Trailhead", (OUTDOOR,))
     assert [r.peer_id for r in again.recent(since=0, limit=10)] == [PEER, _peer(1)]
     assert [r.peer_id for r in again.recent(since=60, limit=10)] == [PEER]
+    again.forget(PEER)  # a peer cut off for going over its limits
+    assert again.get(PEER) is None
 
 
 def test_the_stored_peer_book_forgets_the_least_recently_seen_beyond_its_cap(tmp_path,
@@ -77,6 +79,8 @@ def test_the_memory_peer_book_is_bounded():
     for n in range(5):
         book.remember(PeerRecord(_peer(n), last_seen=n))
     assert [r.peer_id for r in book.recent(since=0, limit=10)] == [_peer(4), _peer(3), _peer(2)]
+    book.forget(_peer(3))
+    assert [r.peer_id for r in book.recent(since=0, limit=10)] == [_peer(4), _peer(2)]
 
 
 # -- the about frame --------------------------------------------------------------------

@@ -28,14 +28,13 @@ from typing import Any
 import multiaddr
 import trio
 from libp2p import new_host
-from libp2p.abc import INetConn, INetStream, INetwork, INotifee
+from libp2p.abc import INetConn, INetStream
 from libp2p.crypto.ed25519 import create_new_key_pair
 from libp2p.crypto.x25519 import create_new_key_pair as create_x25519_key_pair
-from libp2p.custom_types import StreamHandlerFn, TProtocol
+from libp2p.custom_types import TProtocol
 from libp2p.host.ping import PingService
 from libp2p.network.config import ConnectionConfig
 from libp2p.peer.id import ID
-from libp2p.peer.peerinfo import PeerInfo
 from libp2p.rcmgr.metrics import Direction
 from libp2p.relay.circuit_v2.protocol import PROTOCOL_ID as HOP_PROTOCOL
 from libp2p.security.noise.transport import PROTOCOL_ID as NOISE_PROTOCOL_ID
@@ -45,8 +44,10 @@ from libp2p.stream_muxer.yamux.yamux import Yamux
 from libp2p.tools.anyio_service import background_trio_service
 from libp2p.utils.address_validation import expand_wildcard_address
 
+from intentcast.agents.net import dialer
 from intentcast.agents.net.about import ABOUT_PROTOCOL, About, AboutError
 from intentcast.agents.net.discovery import RELAY_TOPIC, Discovery
+from intentcast.agents.net.edge import Edge
 from intentcast.agents.net.gossip import Delivery, Gossip, intent_topic
 from intentcast.agents.net.keeper import Keeper
 from intentcast.agents.net.limits import Guard, Limits
@@ -67,9 +68,6 @@ __all__ = ["ASSISTANT_PROTOCOL", "DATA_PROTOCOL", "NEGOTIATE_PROTOCOL", "Deliver
            "PeerView", "StreamChannel"]
 
 REACHABILITY = ("auto", "public", "private")
-DIAL_TIMEOUT = 10.0
-HAPPY_EYEBALLS = 0.5
-"""How long a direct dial runs alone before relayed addresses are tried beside it."""
 RECENT = 7 * 86_400
 """Peers seen within this long are dialled again at start (at most `RECENT_PEERS`)."""
 RECENT_PEERS = 16
@@ -190,12 +188,14 @@ class Node:
         self._changed = trio.Event()
         self._reachable = trio.Event()
         self._slot_lock = trio.Lock()
+        self._asked_dht: dict[str, float] = {}
         self._stack = AsyncExitStack()
         self._nursery: trio.Nursery | None = None
         self._joined = False
         self._handler: StreamHandler | None = None
-        handlers = self.host.get_mux().handlers
-        self.host.get_mux().handlers = _Guarded(self, handlers)
+        self.edge = Edge(self.guard, self._cut_off, connected=self._on_connected,
+                         disconnected=self._on_disconnected)
+        self.edge.guard_handlers(self.host)
         self.host.set_stream_handler(NEGOTIATE_PROTOCOL, self._on_negotiation)
         self.set_stream_handler(ABOUT_PROTOCOL, self._serve_about)
 
@@ -206,10 +206,7 @@ class Node:
         await stack.__aenter__()
         try:
             await stack.enter_async_context(self.host.run(listen_addrs=[self.listen]))
-            network = self.host.get_network()
-            inner = network.common_stream_handler  # type: ignore[attr-defined]
-            network.set_stream_handler(self._inbound(inner))
-            network.register_notifee(_Watch(self))
+            self.edge.guard_network(self.host)
             nursery = await stack.enter_async_context(trio.open_nursery())
             stack.callback(nursery.cancel_scope.cancel)
             self._nursery = nursery
@@ -243,10 +240,14 @@ class Node:
                 continue
             first.setdefault(peer, ([], True))[0].append(addr)
         since = int(self.now()) - RECENT
-        for record in self.book.recent(since=since, limit=RECENT_PEERS):
+        # The most recently seen, vendors and relays before peers met in passing (a DHT
+        # query connects to many).
+        recent = sorted(self.book.recent(since=since, limit=4 * RECENT_PEERS),
+                        key=lambda r: (r.role != "", r.last_seen), reverse=True)
+        for record in recent[:RECENT_PEERS]:
             if record.peer_id != self.peer_id and record.peer_id not in first:
                 first[record.peer_id] = (list(record.addrs), False)
-        with trio.move_on_after(DIAL_TIMEOUT):
+        with trio.move_on_after(dialer.DIAL_TIMEOUT):
             async with trio.open_nursery() as nursery:
                 for peer, (addrs, _) in first.items():
                     nursery.start_soon(self.dial, peer, addrs)
@@ -410,7 +411,7 @@ class Node:
 
     async def dial(self, peer_id: str, addrs: list[str]) -> bool:
         """Connect to a peer through `addrs` or anything else known of it (direct first,
-        relayed after `HAPPY_EYEBALLS` s); True once connected. Never raises."""
+        relayed soon after: dialer.py); True once connected. Never raises."""
         if peer_id == self.peer_id or not is_peer_id(peer_id):
             return False
         if self.is_connected(peer_id):
@@ -418,78 +419,30 @@ class Node:
         try:
             await self._reach(peer_id, addrs)
         except Exception as exc:
-            log.info("could not connect to %s: %s", peer_id, exc)
-            self.drop("dial_failed")
-            return False
+            # Every address we knew failed: the peer may have moved. Ask the DHT where it is
+            # (at most every 5 minutes for a peer, the keeper may be dialling it for days).
+            now = trio.current_time()
+            moved: list[str] = []
+            if now - self._asked_dht.get(peer_id, -1e9) >= 300:
+                self._asked_dht[peer_id] = now
+                while len(self._asked_dht) > 1024:
+                    del self._asked_dht[next(iter(self._asked_dht))]
+                tried = set(addrs) | set(self.peer_addrs(peer_id))
+                moved = [a for a in await self.discovery.find_peer(peer_id) if a not in tried]
+            try:
+                if not moved:
+                    raise exc
+                await self._reach(peer_id, moved)
+            except Exception as last:
+                log.info("could not connect to %s: %s", peer_id, last)
+                self.drop("dial_failed")
+                return False
         return True
 
     async def _reach(self, peer_id: str, addrs: list[str]) -> None:
-        peer = ID.from_base58(peer_id)
         known = list(dict.fromkeys([*addrs, *self.peer_addrs(peer_id)]))
-        if not known:
-            known = await self.discovery.find_peer(peer_id)
-        direct, relayed = [], []
-        for addr in known:
-            try:
-                ma = multiaddr.Multiaddr(addr)
-            except Exception:
-                continue
-            if is_relayed(addr):
-                relayed.append(addr if addr.endswith(f"/p2p/{peer_id}") else
-                               f"{addr}/p2p/{peer_id}")
-            else:
-                p2p = ma.get_peer_id()
-                direct.append(ma.decapsulate(multiaddr.Multiaddr(f"/p2p/{p2p}")) if p2p else ma)
-        if not direct and not relayed:
-            raise ConnectionError(f"no address known for {peer_id}")
-        done = trio.Event()
-        errors: list[str] = []
-
-        async def direct_dial() -> None:
-            try:
-                # The swarm's negative cache would refuse a peer that failed in the last
-                # minute; the keeper's backoff decides when to try again instead.
-                self.host.get_network().unblock_peer(peer)  # type: ignore[attr-defined]
-                await self.host.connect(PeerInfo(peer, direct))
-                done.set()
-            except Exception as exc:
-                errors.append(f"direct: {exc}")
-
-        async def relayed_dial(first: trio.Event) -> None:
-            with trio.move_on_after(HAPPY_EYEBALLS if direct else 0):
-                await first.wait()
-            for addr in relayed:
-                if done.is_set():
-                    return
-                try:
-                    await self.relay.dial(addr)
-                    done.set()
-                    return
-                except Exception as exc:
-                    errors.append(f"{addr}: {exc}")
-
-        direct_failed = trio.Event()
-        with trio.move_on_after(DIAL_TIMEOUT):
-            async with trio.open_nursery() as nursery:
-
-                async def race() -> None:
-                    await done.wait()
-                    nursery.cancel_scope.cancel()
-
-                nursery.start_soon(race)
-
-                async def direct_then_signal() -> None:
-                    if direct:
-                        await direct_dial()
-                    direct_failed.set()
-                    if not relayed:
-                        nursery.cancel_scope.cancel()
-
-                nursery.start_soon(direct_then_signal)
-                if relayed:
-                    nursery.start_soon(relayed_dial, direct_failed)
-        if not self.is_connected(peer_id):
-            raise ConnectionError("; ".join(errors)[:300] or "timed out")
+        await dialer.reach(self.host, self.relay, peer_id,
+                           known or await self.discovery.find_peer(peer_id))
 
     # -- streams ------------------------------------------------------------------------
 
@@ -676,7 +629,8 @@ class Node:
         self._changed_now()
         if state is not None:
             self._emit({"event": "peer_disconnected", "peer_id": peer_id})
-            self._remember(peer_id, state)
+            if not self.guard.banned(peer_id, trio.current_time()):
+                self._remember(peer_id, state)  # a peer we cut off is not dialled again
         if peer_id in self.relay.holds():
             self.relay.release(peer_id)
             self._emit({"event": "relay_lost", "relay": peer_id})
@@ -690,6 +644,7 @@ class Node:
         elif not self.guard.banned(peer_id, now):
             self.guard.ban(peer_id, reason, now)
             self.drop(f"cut_off_{reason}")
+            self._forget(peer_id)
             log.warning("cut off %s: %s", peer_id, reason)
             self._emit({"event": "cut_off", "peer_id": peer_id, "reason": reason})
         try:
@@ -798,7 +753,11 @@ class Node:
         async with self._slot_lock:
             if peer_id in self.relay.holds() or len(self.relay.holds()) >= MAX_RESERVATIONS:
                 return
-            if await self.relay.reserve(peer_id, self.peer_addrs(peer_id)):
+            # Where we reached the relay first: the address others can reach it at too.
+            conns = self.host.get_network().get_connections(ID.from_base58(peer_id))
+            reached = [f"{a}/p2p/{peer_id}" for c in conns for a in c.get_transport_addresses()
+                       if not is_relayed(str(a))]
+            if await self.relay.reserve(peer_id, [*reached, *self.peer_addrs(peer_id)]):
                 self._reachable.set()
                 self._emit({"event": "reachable", "relay": peer_id,
                             "addrs": self.multiaddrs()})
@@ -828,75 +787,8 @@ class Node:
         except Exception:  # a full disk must not take the node down; the book is a cache
             log.exception("could not write the peer book")
 
-    def _inbound(self, inner: StreamHandlerFn) -> StreamHandlerFn:
-        """Every inbound stream passes here before its protocol is negotiated."""
-
-        async def handle(stream: INetStream) -> None:
-            peer_id = stream.muxed_conn.peer_id.to_base58()
-            verdict = self.guard.stream_opened(peer_id, trio.current_time())
-            try:
-                if verdict is not None:
-                    await stream.reset()
-                    await self._cut_off(peer_id, verdict)
-                    return
-                await inner(stream)
-            finally:
-                if verdict is None:
-                    self.guard.stream_closed(peer_id)
-
-        return handle
-
-
-class _Guarded(dict[Any, Any]):
-    """py-libp2p's protocol -> handler table, each handler counted per peer and protocol
-    (also the ones py-libp2p registers itself, whenever it does)."""
-
-    def __init__(self, node: Node, handlers: dict[Any, Any]) -> None:
-        super().__init__()
-        self.node = node
-        for protocol, handler in handlers.items():
-            self[protocol] = handler
-
-    def __setitem__(self, protocol: Any, handler: Any) -> None:
-        node = self.node
-        name = str(protocol)
-
-        async def counted(stream: INetStream) -> None:
-            peer_id = stream.muxed_conn.peer_id.to_base58()
-            verdict = node.guard.protocol_opened(peer_id, name)
-            try:
-                if verdict is not None:
-                    await stream.reset()
-                    await node._cut_off(peer_id, verdict)
-                    return
-                await handler(stream)
-            finally:
-                node.guard.protocol_closed(peer_id, name)
-
-        super().__setitem__(protocol, counted if handler is not None else None)
-
-
-class _Watch(INotifee):
-    """The node's ear on py-libp2p's connection events (they must return quickly)."""
-
-    def __init__(self, node: Node) -> None:
-        self.node = node
-
-    async def connected(self, network: INetwork, conn: INetConn) -> None:
-        self.node._on_connected(conn)
-
-    async def disconnected(self, network: INetwork, conn: INetConn) -> None:
-        self.node._on_disconnected(conn)
-
-    async def opened_stream(self, network: INetwork, stream: INetStream) -> None:
-        return None
-
-    async def closed_stream(self, network: INetwork, stream: INetStream) -> None:
-        return None
-
-    async def listen(self, network: INetwork, multiaddr: multiaddr.Multiaddr) -> None:
-        return None
-
-    async def listen_close(self, network: INetwork, multiaddr: multiaddr.Multiaddr) -> None:
-        return None
-
+    def _forget(self, peer_id: str) -> None:
+        try:
+            self.book.forget(peer_id)
+        except Exception:
+            log.exception("could not write the peer book")

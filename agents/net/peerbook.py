@@ -63,6 +63,10 @@ class PeerBook(Protocol):
 
     def get(self, peer_id: str) -> PeerRecord | None: ...
 
+    def forget(self, peer_id: str) -> None:
+        """Drop the peer (one cut off for going over its limits is not dialled again)."""
+        ...
+
     def recent(self, *, since: int, limit: int) -> list[PeerRecord]:
         """Peers seen at or after `since`, most recent first."""
         ...
@@ -84,6 +88,9 @@ class MemoryPeerBook:
 
     def get(self, peer_id: str) -> PeerRecord | None:
         return self._records.get(peer_id)
+
+    def forget(self, peer_id: str) -> None:
+        self._records.pop(peer_id, None)
 
     def recent(self, *, since: int, limit: int) -> list[PeerRecord]:
         found = [r for r in self._records.values() if r.last_seen >= since]

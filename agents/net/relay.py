@@ -110,7 +110,10 @@ class Relay:
         if self._nursery is None:
             return False
         relay_id = ID.from_base58(relay)
-        direct = [a for a in addrs if not is_relayed(a)]
+        direct = list(dict.fromkeys(a for a in addrs if not is_relayed(a)))
+        # Loopback names the dialler itself, except on this very machine.
+        outside = [a for a in direct if not a.startswith(("/ip4/127.", "/ip6/::1/"))]
+        direct = outside or direct
         with trio.move_on_after(RESERVE_TIMEOUT):
             try:
                 if direct:

@@ -34,6 +34,9 @@ class StoredPeerBook:
         found = peerbook.get(self.store, peer_id)
         return _record(found) if found else None
 
+    def forget(self, peer_id: str) -> None:
+        peerbook.forget(self.store, peer_id)
+
     def recent(self, *, since: int, limit: int) -> list[PeerRecord]:
         return [_record(p) for p in peerbook.recent(self.store, since=since, limit=limit)]
 

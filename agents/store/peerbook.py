@@ -75,6 +75,10 @@ def get(store: Store, peer_id: str) -> KnownPeer | None:
     return _row(row) if row else None
 
 
+def forget(store: Store, peer_id: str) -> None:
+    store.db.execute("DELETE FROM peers WHERE peer_id = ?", (peer_id,))
+
+
 def recent(store: Store, *, since: int, limit: int) -> list[KnownPeer]:
     """Peers seen at or after `since`, most recent first."""
     rows = store.db.execute(f"SELECT {_COLUMNS} FROM peers WHERE last_seen >= ? "

@@ -18,7 +18,7 @@ from intentcast.agents.net.network import NodeNetwork
 from intentcast.agents.net.node import DATA_PROTOCOL, Delivery
 from intentcast.agents.runtime import home as homes
 from intentcast.agents.runtime.home import NetOptions
-from intentcast.agents.runtime.network import announce_ready, make_node
+from intentcast.agents.runtime.network import HeldEvents, announce_ready, make_node
 from intentcast.agents.runtime.process import announce, until_signalled
 from intentcast.agents.runtime.setup import HOST_SEED, VENDOR_SEED, Passphrase, open_store, secret
 from intentcast.agents.store.db import Store
@@ -59,9 +59,10 @@ async def _vendor_main(store: Store, config: homes.Config, catalog: Catalog, pol
     store.end_interrupted(now=closing.now(), note="interrupted: the responder restarted")
     topics = sorted(catalog.topics)
     about = About(role="vendor", name=catalog.name, topics=tuple(intent_topic(t) for t in topics))
-    node = make_node(store, config, net, secret(store, HOST_SEED), about=about)
+    events = HeldEvents(announce)  # printed after the ready line
+    node = make_node(store, config, net, secret(store, HOST_SEED), about=about, on_event=events)
     async with node, trio.open_nursery() as nursery:
-        node.on_drop = lambda reason, topic: announce(
+        node.on_drop = lambda reason, topic: events(
             {"event": "dropped", "reason": reason, "topic": topic})
         agent = VendorAgent(store, key, catalog, policy, NodeNetwork(node), closing=closing,
                             on_refused=lambda event: announce({"event": "refused", **event}))
