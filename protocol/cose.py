@@ -68,7 +68,63 @@ def _protected_header(kid: str) -> bytes:
 # Sig_structures hold only text and byte strings, which have one encoding:
 # cbor2 needs none of encode()'s map ordering here.
 def _sig_structure1(protected: bytes, payload: bytes) -> bytes:
-    return bytes(cbor2.dumps(["Signature1", protected, b"", payload]))
+    # ["Signature1", protected, h'', payload], written out: it is built for every check.
+    return b"\x84\x6aSignature1" + _bstr_head(len(protected)) + protected + b"\x40" + \
+        _bstr_head(len(payload)) + payload
+
+
+def _bstr_head(length: int) -> bytes:
+    """The shortest CBOR header of a byte string of `length` bytes."""
+    if length < 24:
+        return bytes([0x40 | length])
+    if length < 0x100:
+        return bytes([0x58, length])
+    if length < 0x10000:
+        return b"\x59" + length.to_bytes(2, "big")
+    return b"\x5a" + length.to_bytes(4, "big")
+
+
+def _read_bstr(data: bytes, at: int) -> tuple[bytes, int] | None:
+    """The byte string at `at` in its shortest form, and where it ends; None otherwise."""
+    if at >= len(data):
+        return None
+    head = data[at]
+    if 0x40 <= head < 0x58:
+        length, start = head - 0x40, at + 1
+    elif head == 0x58 and at + 1 < len(data) and data[at + 1] >= 24:
+        length, start = data[at + 1], at + 2
+    elif head == 0x59 and at + 2 < len(data) and int.from_bytes(data[at + 1:at + 3]) >= 0x100:
+        length, start = int.from_bytes(data[at + 1:at + 3]), at + 3
+    else:
+        return None  # rarer or wrong forms: the general parser decides
+    end = start + length
+    return (data[start:end], end) if end <= len(data) else None
+
+
+def _profile_sign1(data: bytes) -> Signed | None:
+    """A COSE_Sign1 in exactly the profile's one form, read from its bytes; None for anything
+    else (the general parser then decides, with its exact reasons)."""
+    if not data.startswith(b"\xd2\x84"):
+        return None
+    found = _read_bstr(data, 2)
+    if found is None:
+        return None
+    protected, at = found
+    if data[at:at + 1] != b"\xa0":
+        return None
+    found = _read_bstr(data, at + 1)
+    if found is None:
+        return None
+    payload, at = found
+    if data[at:at + 2] != b"\x58\x40" or len(data) != at + 2 + SIGNATURE_SIZE:
+        return None
+    try:
+        did, alg = _profile_header(protected)
+    except EnvelopeError:
+        return None
+    if alg != EDDSA:
+        return None
+    return Signed(protected, payload, (Signature(protected, did, data[at + 2:]),), multi=False)
 
 
 def _sig_structure(body_protected: bytes, sign_protected: bytes, payload: bytes) -> bytes:
@@ -161,7 +217,7 @@ def _decode_header(protected: Any) -> dict[Any, Any]:
 
 
 def _signature_entry(entry: Any) -> tuple[bytes, bytes]:
-    if not isinstance(entry, list) or len(entry) != 3:
+    if not isinstance(entry, list | tuple) or len(entry) != 3:
         raise EnvelopeError(Reason.BAD_STRUCTURE, "a COSE_Signature is [prot, unprot, sig]")
     protected, unprotected, signature = entry
     _check_empty(unprotected)
@@ -170,7 +226,7 @@ def _signature_entry(entry: Any) -> tuple[bytes, bytes]:
 
 
 def _check_empty(unprotected: Any) -> None:
-    if unprotected != {} or not isinstance(unprotected, dict):
+    if not isinstance(unprotected, dict | cbor2.frozendict) or len(unprotected) != 0:
         raise EnvelopeError(Reason.BAD_STRUCTURE, "an intentcast unprotected header is empty")
 
 
@@ -186,9 +242,9 @@ def _check_size(data: bytes) -> None:
         )
 
 
-def _load(data: bytes) -> Any:
+def _load(data: bytes, *, raw: bool = False) -> Any:
     try:
-        return loads_wellformed(data, max_size=MAX_ENVELOPE_SIZE, allow_tags=True)
+        return loads_wellformed(data, max_size=MAX_ENVELOPE_SIZE, allow_tags=True, raw=raw)
     except EncodingError as exc:
         raise EnvelopeError(exc.reason, exc.message) from exc
 
@@ -196,14 +252,27 @@ def _load(data: bytes) -> Any:
 def parse(data: bytes) -> Signed:
     """The structure and algorithm checks of an intentcast envelope; no signature check."""
     _check_size(data)
-    obj = _load(data)
+    quick = _profile_sign1(data)  # most envelopes: read straight from the bytes
+    if quick is not None:
+        return quick
+    # As cbor2 decoded it (arrays in a tag as tuples, maps as frozendicts): every field is
+    # checked below, and the one-form check re-encodes the whole.
+    obj = _load(data, raw=True)
+    try:
+        return _parse(data, obj)
+    except EnvelopeError:
+        _load(data)  # an encoding fault (a float, a tag, ...) is named before the structure's
+        raise
+
+
+def _parse(data: bytes, obj: Any) -> Signed:
     # Checked on the bytes: cbor2 silently drops some outer tags (55799, 28).
     if not data.startswith((b"\xd2", b"\xd8\x62")) or not isinstance(obj, cbor2.CBORTag) \
             or obj.tag not in (TAG_SIGN1, TAG_SIGN):
         raise EnvelopeError(Reason.BAD_STRUCTURE, "an envelope is a tagged COSE_Sign1 (tag 18) "
                             "or COSE_Sign (tag 98)")
     body = obj.value
-    if not isinstance(body, list) or len(body) != 4:
+    if not isinstance(body, list | tuple) or len(body) != 4:
         raise EnvelopeError(Reason.BAD_STRUCTURE, "a COSE signed message is an array of four")
     protected, unprotected, payload, last = body
     _check_empty(unprotected)
@@ -215,7 +284,7 @@ def parse(data: bytes) -> Signed:
     else:
         if protected != b"":
             raise EnvelopeError(Reason.BAD_STRUCTURE, "a COSE_Sign's body header is empty")
-        if not isinstance(last, list) or not 1 <= len(last) <= MAX_SIGNERS:
+        if not isinstance(last, list | tuple) or not 1 <= len(last) <= MAX_SIGNERS:
             raise EnvelopeError(Reason.BAD_STRUCTURE,
                                 f"COSE_Sign needs 1 to {MAX_SIGNERS} signatures")
         entries = [_signature_entry(entry) for entry in last]

@@ -7,6 +7,10 @@ mixes key types, so `encode` orders maps itself and cbor2 only serialises them.
 walks the result for types we forbid (floats, tags, simple values, big ints),
 then re-encodes and demands the same bytes: anything not in deterministic form
 (long-form integers, unsorted keys) fails that comparison.
+
+`decode_for_schema` takes a faster road to the same answer for payloads a
+strict schema validates next (every payload an agent receives; the walk was the
+largest cost of `envelope.open` after the signature): see its docstring.
 """
 
 from __future__ import annotations
@@ -141,13 +145,16 @@ def encode(obj: Any) -> bytes:
 
 
 def loads_wellformed(
-    data: bytes, *, max_size: int = MAX_SIZE, allow_tags: bool, canonical: bool = False
+    data: bytes, *, max_size: int = MAX_SIZE, allow_tags: bool, canonical: bool = False,
+    raw: bool = False,
 ) -> Any:
     """Decode one well-formed CBOR item with no trailing bytes, definite lengths,
     no duplicate keys, bounded depth and only the types intentcast uses.
 
     Used directly for COSE structures made by other implementations, whose
-    header maps need not be in deterministic form.
+    header maps need not be in deterministic form. With `raw`, the item is
+    returned as cbor2 decoded it (tag content as tuples and frozendicts), its
+    types unchecked: for callers that check every field themselves.
     """
     if not isinstance(data, bytes | bytearray | memoryview):
         raise EncodingError(Reason.MALFORMED_CBOR, "expected bytes")
@@ -170,6 +177,8 @@ def loads_wellformed(
         raise _classify(exc) from exc
     if fp.tell() != len(data):
         raise EncodingError(Reason.TRAILING_BYTES, f"{len(data) - fp.tell()} bytes after the item")
+    if raw:
+        return obj
     if canonical:
         _check_canonical(obj, 0)
         return obj
@@ -184,6 +193,59 @@ def decode(data: bytes, *, max_size: int = MAX_SIZE) -> Any:
     if cbor2.dumps(obj) != bytes(data):
         raise EncodingError(Reason.NOT_DETERMINISTIC, "input is not in deterministic CBOR form")
     return obj
+
+
+def decode_for_schema(data: bytes, *, max_size: int = MAX_SIZE) -> tuple[Any, bool]:
+    """Decode a payload that a strict schema will validate next; (value, settled).
+
+    When cbor2 re-encodes the value to the same bytes (every length and integer in its
+    shortest form, nothing trailing) and every map is keyed by ASCII text in order
+    (`settled` False), the type walk of `decode` is skipped: what it refuses (floats, tags,
+    other simple values, big integers) no intentcast schema accepts either. The caller must
+    then call `decode` again before it refuses the value, so that a refusal names the
+    encoding fault first, exactly as `decode` would. Otherwise the exact `decode` has run
+    (`settled`).
+    """
+    if type(data) is bytes and 0 < len(data) <= max_size:
+        try:
+            obj = cbor2.loads(data, allow_indefinite=False, allow_duplicate_keys=False,
+                              max_depth=MAX_DEPTH + 1)
+        except Exception:  # any decoding trouble: the exact path names it
+            obj = _NOTHING
+        if obj is not _NOTHING and cbor2.dumps(obj) == data and _text_keys_in_order(obj, 0):
+            return obj, False
+    return decode(data, max_size=max_size), True
+
+
+_NOTHING = object()
+
+
+def _text_keys_in_order(obj: Any, depth: int) -> bool:
+    """Every map keyed by ASCII text in RFC 8949 order (for text: shorter first, then
+    bytewise) and no container deeper than MAX_DEPTH. Values are the schema's business."""
+    kind = type(obj)
+    if kind is not dict and kind is not list:
+        return True
+    if depth >= MAX_DEPTH:
+        return False
+    if kind is list:
+        for value in obj:
+            if (type(value) is dict or type(value) is list) and not _text_keys_in_order(
+                    value, depth + 1):
+                return False
+        return True
+    size, last = -1, ""
+    for key, value in obj.items():
+        if type(key) is not str or not key.isascii():
+            return False  # the exact path orders other keys (and refuses integer ones)
+        length = len(key)
+        if length < size or (length == size and key <= last):
+            return False
+        size, last = length, key
+        if (type(value) is dict or type(value) is list) and not _text_keys_in_order(
+                value, depth + 1):
+            return False
+    return True
 
 
 def _classify(exc: BaseException) -> EncodingError:

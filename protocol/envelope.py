@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from . import cose
-from .encoding import decode, encode
+from .encoding import decode, decode_for_schema, encode
 from .errors import EncodingError, EnvelopeError, LocalProtocolError, Reason
 from .identity import KeyPair
 from .messages import (
@@ -140,9 +140,21 @@ def read_stored(raw: bytes) -> Message:
 def parse_message(payload: bytes) -> Message:
     """Decode and validate a payload into its message model (the schema step)."""
     try:
-        obj = decode(payload, max_size=cose.MAX_ENVELOPE_SIZE)
+        obj, settled = decode_for_schema(payload, max_size=cose.MAX_ENVELOPE_SIZE)
     except EncodingError as exc:
         raise EnvelopeError(exc.reason, f"payload: {exc.message}") from exc
+    try:
+        return _validate(obj)
+    except EnvelopeError:
+        if not settled:  # name the encoding fault first, if there is one
+            try:
+                decode(payload, max_size=cose.MAX_ENVELOPE_SIZE)
+            except EncodingError as exc:
+                raise EnvelopeError(exc.reason, f"payload: {exc.message}") from exc
+        raise
+
+
+def _validate(obj: Any) -> Message:
     if not isinstance(obj, dict):
         raise EnvelopeError(Reason.BAD_SCHEMA, "the payload is not a map")
     if type(obj.get("v")) is not int or obj.get("v") != PROTOCOL_VERSION:  # not True

@@ -50,6 +50,10 @@ class MemoryChannel:
         self.closed = True
         await self.outbox.aclose()
 
+    async def reset(self) -> None:
+        await self.close()
+        await self.inbox.aclose()
+
 
 def channel_pair(a: str, b: str) -> tuple[MemoryChannel, MemoryChannel]:
     a_to_b_send, a_to_b_recv = trio.open_memory_channel[bytes](16)
@@ -76,12 +80,19 @@ class Market:
     def multiaddrs(self) -> list[str]:
         return ["/ip4/127.0.0.1/tcp/4001"]
 
-    async def publish_intent(self, data: bytes) -> None:
+    async def publish_intent(self, data: bytes) -> int:
         verified = envelope.open(data, now=int(self.now()))
         top = verified.message.category.split(".", 1)[0]
+        heard = 0
         for n, vendor in enumerate(self.vendors):
             if top in self.topics[n]:
-                self.nursery.start_soon(vendor.on_intent, verified)
+                vendor.hear(verified)
+                heard += 1
+        return heard
+
+    def intent_listeners(self, category: str) -> int:
+        top = category.split(".", 1)[0]
+        return sum(1 for n in range(len(self.vendors)) if top in self.topics[n])
 
     def for_vendor(self, n: int) -> VendorNet:
         return VendorNet(self, n)
@@ -126,6 +137,7 @@ def build(market: Market, tmp: Path, catalogs: list[Catalog | str]) -> None:
             load_policy(catalog.policy, catalog), market.for_vendor(n), clock=market.now,
         )
         market.vendors.append(vendor)
+        market.nursery.start_soon(vendor.serve)
         market.data.append(VendorData(vendor.store, vendor.key, clock=market.now,
                                       closing=vendor.closing, offer_open=vendor.offer_open))
         market.topics[n] = catalog.topics

@@ -192,12 +192,23 @@ class Cluster:
         proc.expect("ready", timeout=40)
         return proc
 
-    def rogue(self, *connect: str) -> Proc:
+    def rogue(self, *connect: str, name: str = "rogue") -> Proc:
         args = [sys.executable, str(ROOT / "tests" / "peers" / "rogue.py")]
         for addr in connect:
             args += ["--connect", addr]
-        proc = self.spawn("rogue", args, stdin=True)
+        proc = self.spawn(name, args, stdin=True)
         proc.expect("ready")
+        return proc
+
+    def listener(self, name: str, *connect: str, options: tuple[str, ...] = (),
+                 ready: bool = True) -> Proc:
+        """A lean gossip subscriber (tests/peers/listener.py): the real node, no store."""
+        args = [sys.executable, str(ROOT / "tests" / "peers" / "listener.py"), *options]
+        for addr in connect:
+            args += ["--connect", addr]
+        proc = self.spawn(name, args, stdin=True)
+        if ready:
+            proc.expect("ready", timeout=60)
         return proc
 
     def close(self) -> None:

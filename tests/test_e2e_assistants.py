@@ -63,8 +63,9 @@ def test_an_assistant_negotiates_for_the_person_who_sees_every_move(cluster):
         cluster, BEST_PRICE, vendors=("trailhead.toml", "bargainblast.toml"))
     intent = client.call("POST", "/v1/intents", json={**TENT, "assistant": did})
     heard = vendors[0][0].expect("intent", id=intent["id"])
-    # Nothing on the network points at the person's daemon: the assistant published it.
-    assert heard["origin"] == assistant.events[0]["peer_id"] != person.events[0]["peer_id"]
+    # Nothing on the network points at the person's daemon: gossip messages name no
+    # origin, and the peer the vendor heard the intent from is the assistant's.
+    assert heard["via"] == assistant.events[0]["peer_id"] != person.events[0]["peer_id"]
     assistant.expect("report", intent_id=intent["id"], timeout=30)
     # Agreed once the vendor's ack reached the person's daemon through the assistant.
     agreements = _until(lambda: [a for a in client.call("GET", "/v1/agreements")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import trio
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -65,3 +66,51 @@ async def test_a_clean_end_between_frames_is_none():
     reader = FrameReader(Pipe(encode_frame(b"one")))
     assert await reader.read_frame() == b"one"
     assert await reader.read_frame() is None
+
+
+class Drip:
+    """A peer that sends one byte, then waits `gap` seconds, then the next, for ever."""
+
+    def __init__(self, data: bytes, gap: float) -> None:
+        self.data = data
+        self.gap = gap
+
+    async def read(self, n: int | None = None) -> bytes:
+        if not self.data:
+            return b""
+        if self.gap:
+            await trio.sleep(self.gap)
+        out, self.data = self.data[:1], self.data[1:]
+        return out
+
+    async def write(self, data: bytes) -> None:
+        pass
+
+
+async def test_a_frame_dripped_a_byte_a_second_is_cut_off(autojump):
+    frame = encode_frame(b"x" * 200)
+    reader = FrameReader(Drip(frame, gap=1.0), frame_timeout=10)
+    started = trio.current_time()
+    with pytest.raises(FrameError, match="more than 10 s"):
+        await reader.read_frame()
+    assert trio.current_time() - started <= 12  # not the 200 s the drip would take
+
+
+async def test_a_slow_but_steady_frame_within_the_bound_arrives(autojump):
+    reader = FrameReader(Drip(encode_frame(b"x" * 20) * 2, gap=0.2), frame_timeout=10)
+    assert await reader.read_frame() == b"x" * 20
+    assert await reader.read_frame() == b"x" * 20  # each frame has its own bound
+
+
+async def test_waiting_between_frames_is_not_bounded_by_the_frame_timeout(autojump):
+    class Late(Drip):
+        first = True
+
+        async def read(self, n: int | None = None) -> bytes:
+            if self.first:
+                self.first = False
+                await trio.sleep(60)  # idle between frames: the conversation's business
+            return await super().read(n)
+
+    reader = FrameReader(Late(encode_frame(b"hello"), gap=0.0), frame_timeout=10)
+    assert await reader.read_frame() == b"hello"

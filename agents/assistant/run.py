@@ -3,7 +3,7 @@
 The assistant's libp2p host key is its signing key, so the person's daemon
 knows who it is from the Noise handshake alone. It connects to the daemon
 named in the grant file, takes the intents that name it, and serves the
-vendors that call it until SIGINT or SIGTERM.
+vendors that call it until SIGINT or SIGTERM. One assistant per home: it holds the home's lock.
 """
 
 from __future__ import annotations
@@ -24,9 +24,16 @@ from intentcast.agents.assistant.desk_client import DeskClient
 from intentcast.agents.assistant.sdk import Assistant
 from intentcast.agents.net.network import NodeNetwork
 from intentcast.agents.runtime import home as homes
+from intentcast.agents.runtime import lock
 from intentcast.agents.runtime.home import NetOptions
 from intentcast.agents.runtime.network import HeldEvents, announce_ready, make_node
-from intentcast.agents.runtime.process import announce, until_signalled
+from intentcast.agents.runtime.process import (
+    Stop,
+    announce,
+    check_listen,
+    run_agent,
+    stop_on_signals,
+)
 from intentcast.agents.runtime.setup import ASSISTANT_SEED, Passphrase, open_store, secret
 from intentcast.protocol import Delegation, IntentcastError, KeyPair, Scope, cose, envelope
 
@@ -92,19 +99,30 @@ def run_assistant(home: Path, passphrase: Passphrase, spec: str, delegation: Pat
         raise homes.HomeError(f"{home} is a {config.role} home; make one with "
                               "`intentcast assistant init`")
     assistant = load_assistant(spec)
-    store = open_store(home, passphrase)
-    try:
-        key = KeyPair(secret(store, ASSISTANT_SEED))
-        grant, scope, peer_id, addrs = load_grant_file(delegation, key)
-        trio.run(_main, store, config, key, assistant, grant, scope, peer_id, addrs, net)
-    finally:
-        store.close()
+    with lock.hold(home, "intentcast assistant run"):
+        check_listen(home, net.listen or config.listening)
+        store = open_store(home, passphrase)
+        try:
+            key = KeyPair(secret(store, ASSISTANT_SEED))
+            grant, scope, peer_id, addrs = load_grant_file(delegation, key)
+            run_agent(home, _main, store, config, key, assistant, grant, scope, peer_id, addrs,
+                      net)
+        finally:
+            store.close()
     return 0
 
 
 async def _main(store: Any, config: homes.Config, key: KeyPair, assistant: Assistant,
                 grant: bytes, scope: Scope, peer_id: str, addrs: list[str], net: NetOptions
                 ) -> None:
+    async with stop_on_signals() as stopping:
+        await _serve(stopping, store, config, key, assistant, grant, scope, peer_id, addrs,
+                     net)
+
+
+async def _serve(stopping: Stop, store: Any, config: homes.Config, key: KeyPair,
+                 assistant: Assistant, grant: bytes, scope: Scope, peer_id: str,
+                 addrs: list[str], net: NetOptions) -> None:
     # Negotiations whose streams died with the last run are over; countersigned agreements
     # the vendor never acknowledged are redelivered (spec §7.1).
     store.end_interrupted(now=int(time.time()), note="interrupted: the assistant restarted")
@@ -132,5 +150,5 @@ async def _main(store: Any, config: homes.Config, key: KeyPair, assistant: Assis
         announce_ready(node, {"event": "ready", "role": "assistant", "did": key.did,
                               "name": type(assistant).__name__, "peer_id": node.peer_id,
                               "addrs": node.multiaddrs()})
-        await until_signalled()
+        await stopping.wait()
         nursery.cancel_scope.cancel()

@@ -20,6 +20,7 @@ def init_home(args: argparse.Namespace, home: Path, *, role: str) -> int:
         reachability=args.reachability or "auto",
         api_port=getattr(args, "api_port", 0),
         catalog=str(args.catalog.resolve()) if role == "vendor" else None,
+        log_level=getattr(args, "log_level", None) or "info",
     )
     if config.catalog is not None:
         load_catalog(Path(config.catalog))  # refuse a broken catalog now, not at `run`

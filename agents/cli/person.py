@@ -215,7 +215,8 @@ def _money(minor: int, currency: str) -> str:
 
 
 def _intent_line(i: dict[str, Any]) -> str:
-    return f"{i['id']}  {i['state']:<9}  {i['category']}: {i['description']}"
+    note = f"\n  {i['note']}" if i.get("note") else ""
+    return f"{i['id']}  {i['state']:<9}  {i['category']}: {i['description']}{note}"
 
 
 def _offer_line(o: dict[str, Any]) -> str:

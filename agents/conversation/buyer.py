@@ -27,6 +27,7 @@ from intentcast.agents.conversation.channel import Channel
 from intentcast.agents.conversation.control import ControlError, exchange, pack
 from intentcast.agents.conversation.data_wire import Acked, Deliver, read_data_answer
 from intentcast.agents.conversation.driver import Conversation, first_frame, unix_clock
+from intentcast.agents.conversation.limits import PeerSlots
 from intentcast.agents.errors import AgentError, Kind, first_line
 from intentcast.agents.store import audit, deliveries, seen
 from intentcast.agents.store.db import Store, StoredAgreement, StoredIntent, StoredNegotiation
@@ -50,6 +51,13 @@ log = logging.getLogger("intentcast.buyer")
 
 STEP_TIMEOUT = 30.0
 """Seconds to wait for a vendor's machine answer (a counter, an agreement, an ack)."""
+STREAMS_PER_VENDOR = 32
+"""Negotiation streams one vendor peer may hold open with us at once (a stream waiting for
+its first frame included)."""
+STREAMS = 1024
+"""Negotiation streams all vendors together may hold open with us."""
+MAX_REFUSED_FRAMES = 3
+"""Frames a vendor may send that do not fit the negotiation before the buyer hangs up."""
 COUNTERSIGNED = "countersigned"
 """A negotiation's state, as the buyer stores it, from its countersignature to the vendor's
 ack: both signed, the vendor's storing not yet confirmed. Then `agreed`, or `void`."""
@@ -111,6 +119,7 @@ class Buyer:
         self.sessions: dict[str, Session] = {}
         self.offers_changed = trio.Event()
         """Set (and replaced) whenever a new offer opens a negotiation."""
+        self.slots = PeerSlots(per_peer=STREAMS_PER_VENDOR, total=STREAMS)
         self._settled: dict[str, Session] = {}
         """Sessions whose accept() waits for the vendor's ack, by agreement id."""
         self._deliveries_changed = trio.Event()
@@ -207,10 +216,14 @@ class Buyer:
 
     async def handle_channel(self, channel: Channel) -> None:
         """Serve one vendor's negotiation stream until the negotiation ends."""
-        try:
-            await self._serve(channel)
-        finally:
-            await channel.close()
+        with self.slots.slot(channel.remote_peer_id) as granted:
+            if not granted:  # this vendor holds its share of streams already
+                await channel.reset()
+                return
+            try:
+                await self._serve(channel)
+            finally:
+                await channel.close()
 
     async def _serve(self, channel: Channel) -> None:
         first = await first_frame(channel, self.step_timeout)
@@ -231,7 +244,8 @@ class Buyer:
                 log.info("offer %s: refused a message: %s", session.ref, exc)
                 return False  # a vendor's bad frame is dropped; the negotiation goes on
 
-            talk = Conversation(channel, n, self.now, on_refused=refused)
+            talk = Conversation(channel, n, self.now, on_refused=refused,
+                                max_refused=MAX_REFUSED_FRAMES)
             while (move := await talk.next_move()) is not None:
                 data, verified = move
                 self._record(n, data, "in", verified.message.type)
@@ -243,6 +257,9 @@ class Buyer:
                 session.failure = "the negotiation timed out"
             elif talk.peer_closed:
                 session.failure = "the vendor closed the stream"
+            elif talk.misbehaved:
+                session.failure = "the vendor kept sending frames that do not fit; hung up"
+                await channel.reset()
         finally:
             self.sessions.pop(session.ref, None)
             still_open = session.negotiation.is_open

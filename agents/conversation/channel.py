@@ -25,3 +25,6 @@ class Channel(Protocol):
         """The next frame; None when the peer closed the stream (or broke it)."""
 
     async def close(self) -> None: ...
+
+    async def reset(self) -> None:
+        """Abort the stream both ways: for a peer that broke the rules."""

@@ -5,7 +5,8 @@ their state machine through a `Conversation`: it waits for the counterparty's
 next frame until the negotiation's deadline, lets the state machine verify and
 apply it, and expires the negotiation when the deadline passes or the peer
 goes away. What a refused frame means (ignore it, or answer and stop) is the
-shell's call, through `on_refused`.
+shell's call, through `on_refused`; a peer that keeps sending frames that do not
+fit (`max_refused` of them) is hung up on, so garbage cannot hold a stream open.
 """
 
 from __future__ import annotations
@@ -35,14 +36,19 @@ def unix_clock(clock: Callable[[], float]) -> Callable[[], int]:
 
 class Conversation:
     def __init__(self, channel: Channel, negotiation: Negotiation, now: Callable[[], int], *,
-                 on_refused: Callable[[IntentcastError], Awaitable[bool]]) -> None:
+                 on_refused: Callable[[IntentcastError], Awaitable[bool]],
+                 max_refused: int | None = None) -> None:
         self.channel = channel
         self.negotiation = negotiation
         self.now = now
         self.on_refused = on_refused
         """Told of every frame the state machine refused; True ends the conversation."""
+        self.max_refused = max_refused
+        self.refused = 0
         self.timed_out = False
         self.peer_closed = False
+        self.misbehaved = False
+        """Ended because the peer sent `max_refused` frames that did not fit."""
 
     async def next_move(self) -> tuple[bytes, Verified] | None:
         """The counterparty's next accepted move (its bytes and what they say), or None once
@@ -60,6 +66,10 @@ class Conversation:
             try:
                 return data, n.receive(data, now=self.now())
             except IntentcastError as exc:
+                self.refused += 1
                 if await self.on_refused(exc):
+                    return None
+                if self.max_refused is not None and self.refused >= self.max_refused:
+                    self.misbehaved = True
                     return None
         return None

@@ -1,15 +1,22 @@
-"""Intents and revocations over gossipsub: every message verified before it is delivered
-or forwarded, and the verdict counted.
+"""Intents and revocations over gossipsub (spec §9): each message verified once, on
+arrival, before it is delivered or forwarded, and every verdict counted.
 
-Gossipsub settings, and why (py-libp2p 0.8 defaults in brackets):
+The pieces: pubsub.py (StrictNoSign, content ids, the intake, batched sending),
+router.py (flood publishing, peer exchange, gossip, pruning by score), scoring.py
+(the weights and thresholds), outbound.py (per-peer queues that push back).
+
+Settings, and why (py-libp2p 0.8 defaults in brackets):
 - heartbeat every 1 s [120 s]: meshes form and heal within a second or two;
-- spam protection off [10 messages/s per topic per peer]: every message is
-  already a verified signature, and bursts of intents are legitimate;
-- mesh degree 6, 4..12 (the gossipsub spec's values);
-- delivery queue per subscription of 4,096 [32]: a burst is buffered, and a
-  message refused by a full queue is counted in `dropped["queue_full"]`;
-- our own publishing waits while any peer's outbound queue (32, not
-  configurable) is nearly full, instead of letting py-libp2p drop the RPC.
+- mesh degree 6, 4..12 (the gossipsub spec's values); our own messages flood to
+  every subscriber; pruned peers get up to 16 others (peer exchange);
+- no per-peer rate limit [10 messages/s per topic]: every message is a verified
+  signature and bursts of intents are legitimate; scores police invalid ones;
+- seen cache 120 s, then a replay guard per topic family that holds every accepted
+  (signers, id) until the message expires, with a share per forwarding peer
+  (intents: 100,000, 25,000 a peer; revocations: 20,000, 2,000 a peer);
+- delivery queue per subscription of 4,096 [32] and outbound queue per peer of
+  1,024 RPCs [32]: both push back on a full queue for a few seconds (the peer's
+  stream is not read meanwhile) before anything is dropped, and a drop is counted.
 """
 
 from __future__ import annotations
@@ -20,23 +27,30 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 import trio
-from libp2p.abc import IHost
-from libp2p.custom_types import TProtocol
+from libp2p.abc import IHost, INetConn, INetStream, INetwork, INotifee
 from libp2p.peer.id import ID
-from libp2p.pubsub.gossipsub import GossipSub
 from libp2p.pubsub.pb import rpc_pb2
-from libp2p.pubsub.pubsub import Pubsub
+from libp2p.pubsub.validators import PUBSUB_SIGNING_PREFIX
 
+from intentcast.agents.net import scoring
+from intentcast.agents.net.pubsub import ContentPubsub, Refused, message_id
+from intentcast.agents.net.router import IntentRouter
 from intentcast.protocol import Intent, IntentcastError, ReplayGuard, Revocation, Verified, envelope
 
 log = logging.getLogger("intentcast.node")
 
-GOSSIPSUB_PROTOCOLS = [TProtocol("/meshsub/1.1.0"), TProtocol("/meshsub/1.0.0")]
 INTENT_TOPIC = "/intentcast/1/intents/{}"
 REVOCATION_TOPIC = "/intentcast/1/revocations"
+REVOCATION_LIFETIME = 86_400
+"""Longest `expires_at - issued_at` of a revocation accepted on the revocation topic."""
 DELIVERY_QUEUE = 4096
-OUTBOUND_HIGH_WATER = 24
-PUBLISH_WAIT = 5.0
+DELIVERY_WAIT = 10.0
+"""Seconds the intake waits for room in a full delivery queue before dropping (counted)."""
+TOPIC_WAIT = 5.0
+CUT_OFF_MEMORY = 10_000
+"""Cut-off peers remembered at most (each costs a connection and nine invalid messages)."""
+IGNORED = frozenset({"expired", "not_yet_valid", "replay", "overloaded"})
+"""Refusals that say nothing against the forwarding peer (gossipsub's "ignore")."""
 
 
 def intent_topic(category: str) -> str:
@@ -44,49 +58,51 @@ def intent_topic(category: str) -> str:
 
 
 @dataclass(frozen=True)
+class GossipSettings:
+    seen_ttl: float = 120.0
+    """Seconds a message id counts as seen (duplicates dropped without a check)."""
+    cut_off_seconds: float = scoring.CUT_OFF_SECONDS
+
+
+@dataclass(frozen=True)
 class Delivery:
-    """A verified gossip message and its origin: the `from` peer id it carries."""
+    """A verified gossip message and `via`, the peer it came from (the forwarder, not
+    necessarily its author: gossip messages name no origin)."""
 
     verified: Verified
-    origin: str
+    via: str
 
 
-class _CountingSender:
-    """Wraps a subscription's send channel so that a full queue is counted, never silent."""
+@dataclass(frozen=True)
+class Published:
+    """What publishing did: the gossip message id and how many peers it was queued for."""
 
-    def __init__(self, inner: trio.MemorySendChannel[rpc_pb2.Message],
-                 drop: Callable[[str, str], None], topic: str) -> None:
-        self.inner = inner
-        self.drop = drop
-        self.topic = topic
-
-    def send_nowait(self, message: rpc_pb2.Message) -> None:
-        try:
-            self.inner.send_nowait(message)
-        except trio.WouldBlock:
-            self.drop("queue_full", self.topic)
-            raise
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()
+    message_id: bytes
+    peers: int
 
 
 class Gossip:
-    """The node's pubsub: topic validators, subscriptions and publishing."""
+    """The node's pubsub: the intake, subscriptions and publishing."""
 
     def __init__(self, host: IHost, *, now: Callable[[], float],
-                 drop: Callable[[str, str], None]) -> None:
+                 drop: Callable[[str, str], None],
+                 settings: GossipSettings | None = None) -> None:
+        self.host = host
         self.now = now
         self.drop = drop
+        self.settings = settings or GossipSettings()
         self.delivered: collections.Counter[str] = collections.Counter()
-        self.replay_guard = ReplayGuard()
-        self.router = GossipSub(
-            protocols=GOSSIPSUB_PROTOCOLS, degree=6, degree_low=4, degree_high=12,
-            heartbeat_initial_delay=0.1, heartbeat_interval=1, time_to_live=60,
-            spam_protection_enabled=False,
-        )
-        self.pubsub = Pubsub(host, self.router)
-        self._validated: set[str] = set()
+        self.intent_guard = ReplayGuard(100_000, per_source=25_000)
+        self.revocation_guard = ReplayGuard(20_000, per_source=2_000)
+        self.router = IntentRouter(drop=drop)
+        self.pubsub = ContentPubsub(host, self.router, check=self._check,
+                                    deliver=self._deliver, drop=drop, now=now,
+                                    seen_ttl=self.settings.seen_ttl)
+        self.pubsub.invalid = self._on_invalid
+        self.pubsub.refuse = self._graylisted
+        self._inboxes: dict[str, _Inbox] = {}
+        self.cut_offs = 0
+        host.get_network().register_notifee(_RefuseCutOff(self))
 
     # -- who listens ----------------------------------------------------------------------
 
@@ -105,32 +121,90 @@ class Gossip:
         while self.topic_peers(topic) < count:  # noqa: ASYNC110
             await trio.sleep(0.05)
 
-    # -- validation -----------------------------------------------------------------------
+    def stats(self) -> dict[str, int]:
+        """Counters for status pages and benchmarks."""
+        return {
+            "delivered": sum(self.delivered.values()),
+            "duplicates": self.pubsub.duplicates,
+            "guard_refused": self.intent_guard.refused + self.revocation_guard.refused,
+            "cut_off": self.cut_offs,
+            "peers": len(self.pubsub.peers),
+            "mesh": sum(len(p) for p in self.router.mesh.values()),
+        }
 
-    def _validator(self, topic: str) -> Callable[[ID, rpc_pb2.Message], bool]:
-        def validate(forwarder: ID, message: rpc_pb2.Message) -> bool:
-            try:
-                verified = envelope.open(bytes(message.data), now=int(self.now()),
-                                         seen=self.replay_guard)
-            except IntentcastError as exc:
-                self.drop(exc.reason.value, topic)
-                return False
-            message_ = verified.message
-            if topic == REVOCATION_TOPIC:
-                if not isinstance(message_, Revocation):
-                    self.drop("wrong_topic", topic)
-                    return False
-            elif not isinstance(message_, Intent) or intent_topic(message_.category) != topic:
-                self.drop("wrong_topic", topic)
-                return False
-            return True
+    # -- the intake (pubsub.py calls it once per new message) --------------------------------
 
-        return validate
+    def _check(self, topic: str, via: str, data: bytes) -> Verified | Refused:
+        now = int(self.now())
+        try:
+            verified = envelope.open(data, now=now)
+        except IntentcastError as exc:
+            return self._refuse(exc.reason.value, topic)
+        message = verified.message
+        if topic == REVOCATION_TOPIC:
+            if not isinstance(message, Revocation) or message.target_type != "delegation":
+                return self._refuse("wrong_topic", topic)
+            if message.expires_at - message.issued_at > REVOCATION_LIFETIME:
+                return self._refuse("revocation_lifetime", topic)
+            guard = self.revocation_guard
+        elif isinstance(message, Intent) and intent_topic(message.category) == topic:
+            guard = self.intent_guard
+        else:
+            return self._refuse("wrong_topic", topic)
+        # The replay check of spec §4.2, last, on the forwarder's share of the guard.
+        key = ReplayGuard.key(verified.signers, message.id)
+        if guard.seen(key):
+            return self._refuse("replay", topic)
+        try:
+            guard.remember(key, message.expires_at, now=now, source=via)
+        except IntentcastError as exc:
+            return self._refuse(exc.reason.value, topic)
+        return verified
 
-    def _watch(self, topic: str) -> None:
-        if topic not in self._validated:
-            self.pubsub.set_topic_validator(topic, self._validator(topic), False)
-            self._validated.add(topic)
+    def _refuse(self, reason: str, topic: str) -> Refused:
+        self.drop(reason, topic)
+        return Refused(reason, reason not in IGNORED)
+
+    async def _deliver(self, topic: str, verified: object, via: str) -> None:
+        inbox = self._inboxes.get(topic)
+        if inbox is None or not isinstance(verified, Verified):
+            return
+        delivery = Delivery(verified, via)
+        if inbox.put(delivery):
+            return
+        with trio.move_on_after(DELIVERY_WAIT):
+            await inbox.wait_room()
+        if not inbox.put(delivery):
+            self.drop("queue_full", topic)
+
+    def _on_invalid(self, peer: ID, topic: str) -> None:
+        self.router.rescore(peer)
+        if self.router.score(peer) >= scoring.GRAYLIST_THRESHOLD:
+            return
+        if peer in self.pubsub.cut_off:
+            return
+        # Past the graylist threshold: cut off, disconnected and refused for a while.
+        now = self.now()
+        if len(self.pubsub.cut_off) >= CUT_OFF_MEMORY:  # forget those whose time is up
+            for gone in [p for p, until in self.pubsub.cut_off.items() if until <= now]:
+                del self.pubsub.cut_off[gone]
+        if len(self.pubsub.cut_off) >= CUT_OFF_MEMORY:  # bounded even under a Sybil swarm
+            del self.pubsub.cut_off[min(self.pubsub.cut_off, key=self.pubsub.cut_off.__getitem__)]
+        self.pubsub.cut_off[peer] = now + self.settings.cut_off_seconds
+        self.cut_offs += 1
+        self.drop("cut_off", topic)
+        log.warning("cut off peer %s for invalid messages (score %.0f)", peer,
+                    self.router.score(peer))
+        self.pubsub.manager.run_task(self._disconnect, peer)
+
+    def _graylisted(self, peer: ID) -> bool:
+        return self.router.score(peer) < scoring.GRAYLIST_THRESHOLD
+
+    async def _disconnect(self, peer: ID) -> None:
+        try:
+            await self.host.disconnect(peer)
+        except Exception:  # gone already
+            log.debug("disconnecting %s failed", peer, exc_info=True)
 
     # -- receiving ------------------------------------------------------------------------
 
@@ -143,62 +217,125 @@ class Gossip:
         return await self._subscribe(REVOCATION_TOPIC)
 
     async def _subscribe(self, topic: str) -> AsyncIterator[Delivery]:
-        self._watch(topic)
-        subscription = await self.pubsub.subscribe(topic)
-        send, receive = trio.open_memory_channel[rpc_pb2.Message](DELIVERY_QUEUE)
-        # Swap py-libp2p's 32-slot delivery channel for a deep, counted one.
-        self.pubsub.subscribed_topics_send[topic] = _CountingSender(  # type: ignore[assignment]
-            send, self.drop, topic)
-        del subscription
-        return self._deliveries(topic, receive)
+        inbox = self._inboxes[topic] = _Inbox(DELIVERY_QUEUE)
+        # py-libp2p's own 32-slot subscription channel stays empty: the intake delivers
+        # verified messages to ours (pubsub.py never calls notify_subscriptions).
+        await self.pubsub.subscribe(topic)
+        return self._deliveries(topic, inbox)
 
-    async def _deliveries(self, topic: str, receive: trio.MemoryReceiveChannel[rpc_pb2.Message]
-                          ) -> AsyncIterator[Delivery]:
-        async for message in receive:
-            try:
-                # Already verified by the validator; this only rebuilds the typed value,
-                # without the replay guard, which has recorded the message by now.
-                verified = envelope.open(bytes(message.data), now=int(self.now()))
-            except IntentcastError as exc:  # expired while queued
-                self.drop(exc.reason.value, topic)
-                continue
-            self.delivered[topic] += 1
-            origin = ID(bytes(message.from_id)).to_base58() if message.from_id else ""
-            yield Delivery(verified, origin)
+    async def _deliveries(self, topic: str, inbox: _Inbox) -> AsyncIterator[Delivery]:
+        while True:
+            for delivery in await inbox.take_all():
+                if delivery.verified.message.expires_at <= self.now():  # expired while queued
+                    self.drop("expired", topic)
+                    continue
+                self.delivered[topic] += 1
+                yield delivery
 
     # -- publishing -----------------------------------------------------------------------
 
-    async def publish_intent(self, data: bytes) -> None:
+    async def publish_intent(self, data: bytes) -> Published:
         """Publish an intent envelope on its category's topic; refuse an invalid one here."""
         verified = envelope.open(data, now=int(self.now()))
         if not isinstance(verified.message, Intent):
             raise ValueError("only intents are published on intent topics")
-        topic = intent_topic(verified.message.category)
-        self._watch(topic)
+        return await self._publish(intent_topic(verified.message.category), data)
+
+    async def publish_revocation(self, data: bytes) -> Published:
+        verified = envelope.open(data, now=int(self.now()))
+        message = verified.message
+        if not isinstance(message, Revocation) or message.target_type != "delegation":
+            raise ValueError("only revocations of delegations go on the revocation topic")
+        if message.expires_at - message.issued_at > REVOCATION_LIFETIME:
+            raise ValueError("a revocation on the network lives at most a day (spec §9)")
+        return await self._publish(REVOCATION_TOPIC, data)
+
+    async def publish_raw(self, topic: str, data: bytes, *, signed: bool = False) -> Published:
+        """Publish bytes unchecked (for tests that play a hostile peer); `signed` adds the
+        from/seqno/signature/key of py-libp2p's StrictSign, which receivers refuse."""
+        message = rpc_pb2.Message(data=data, topicIDs=[topic])
+        if signed:
+            message.from_id = self.host.get_id().to_bytes()
+            message.seqno = int(self.now() * 1e6).to_bytes(8, "big")
+            message.signature = self.host.get_private_key().sign(
+                PUBSUB_SIGNING_PREFIX.encode() + message.SerializeToString())
+            message.key = self.host.get_public_key().serialize()
+        return await self._send(message)
+
+    async def _publish(self, topic: str, data: bytes) -> Published:
         if not self.topic_peers(topic):
             # Just connected (an assistant, a fresh daemon): give subscriptions a moment
             # to arrive rather than publish to nobody.
-            with trio.move_on_after(PUBLISH_WAIT):
+            with trio.move_on_after(TOPIC_WAIT):
                 await self.wait_for_topic_peers(topic, 1)
-        await self._wait_for_outbound_room()
-        await self.pubsub.publish(topic, data)
+        return await self._send(rpc_pb2.Message(data=data, topicIDs=[topic]))
 
-    async def publish_revocation(self, data: bytes) -> None:
-        verified = envelope.open(data, now=int(self.now()))
-        if not isinstance(verified.message, Revocation):
-            raise ValueError("only revocations go on the revocation topic")
-        self._watch(REVOCATION_TOPIC)
-        await self._wait_for_outbound_room()
-        await self.pubsub.publish(REVOCATION_TOPIC, data)
+    async def _send(self, message: rpc_pb2.Message) -> Published:
+        peers = await self.pubsub.publish_message(message)
+        return Published(message_id(message), peers)
 
-    async def publish_raw(self, topic: str, data: bytes) -> None:
-        """Publish bytes unchecked (for tests that play a hostile peer), at the same pace."""
-        await self._wait_for_outbound_room()
-        await self.pubsub.publish(topic, data)
 
-    async def _wait_for_outbound_room(self) -> None:
-        # Backpressure: py-libp2p's outbound queue drops what does not fit and offers
-        # no "room again" event; it drains within milliseconds, so look again soon.
-        while any(len(q) >= OUTBOUND_HIGH_WATER  # noqa: ASYNC110
-                  for q in self.pubsub.peer_queues.values()):
-            await trio.sleep(0.001)
+class _Inbox:
+    """A subscription's deliveries, taken in batches.
+
+    A trio memory channel hands over one item per scheduling round; when the intake
+    verifies a batch of 500 messages in one go, the subscriber then trails behind one
+    message a round and the intake waits on it. Here the subscriber takes everything
+    queued at each wake-up, and the intake waits only when `limit` are queued."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._items: collections.deque[Delivery] = collections.deque()
+        self._ready = trio.Event()
+        self._room = trio.Event()
+
+    def put(self, delivery: Delivery) -> bool:
+        if len(self._items) >= self.limit:
+            return False
+        self._items.append(delivery)
+        self._ready.set()
+        return True
+
+    async def wait_room(self) -> None:
+        while len(self._items) >= self.limit:
+            await self._room.wait()
+
+    async def take_all(self) -> list[Delivery]:
+        while not self._items:
+            self._ready = trio.Event()
+            await self._ready.wait()
+        taken = list(self._items)
+        self._items.clear()
+        self._room.set()
+        self._room = trio.Event()
+        return taken
+
+
+class _RefuseCutOff(INotifee):
+    """Closes new connections from cut-off peers (counted) while their time runs."""
+
+    def __init__(self, gossip: Gossip) -> None:
+        self.gossip = gossip
+
+    async def connected(self, network: INetwork, conn: INetConn) -> None:
+        pubsub = self.gossip.pubsub
+        peer = conn.muxed_conn.peer_id
+        if peer in pubsub.cut_off and pubsub.is_peer_blacklisted(peer):
+            self.gossip.drop("cut_off_refused", "")
+            if pubsub.manager.is_running:
+                pubsub.manager.run_task(conn.close)
+
+    async def disconnected(self, network: INetwork, conn: INetConn) -> None:
+        await trio.lowlevel.checkpoint()
+
+    async def opened_stream(self, network: INetwork, stream: INetStream) -> None:
+        await trio.lowlevel.checkpoint()
+
+    async def closed_stream(self, network: INetwork, stream: INetStream) -> None:
+        await trio.lowlevel.checkpoint()
+
+    async def listen(self, network: INetwork, multiaddr: object) -> None:
+        await trio.lowlevel.checkpoint()
+
+    async def listen_close(self, network: INetwork, multiaddr: object) -> None:
+        await trio.lowlevel.checkpoint()

@@ -6,6 +6,7 @@ a data stream, ...); this adapter gives all of it from one `Node`.
 
 from __future__ import annotations
 
+from intentcast.agents.net.gossip import intent_topic
 from intentcast.agents.net.node import DATA_PROTOCOL, Node, StreamChannel
 
 
@@ -17,8 +18,13 @@ class NodeNetwork:
     def multiaddrs(self) -> list[str]:
         return self.node.multiaddrs()
 
-    async def publish_intent(self, data: bytes) -> None:
-        await self.node.publish_intent(data)
+    async def publish_intent(self, data: bytes) -> int:
+        """Publish; how many peers subscribed to its topic it was sent to."""
+        return (await self.node.publish_intent(data)).peers
+
+    def intent_listeners(self, category: str) -> int:
+        """How many peers subscribe to the topic intents of `category` travel on."""
+        return self.node.topic_peers(intent_topic(category))
 
     async def publish_revocation(self, data: bytes) -> None:
         await self.node.publish_revocation(data)

@@ -48,10 +48,11 @@ from intentcast.agents.net import dialer
 from intentcast.agents.net.about import ABOUT_PROTOCOL, About, AboutError
 from intentcast.agents.net.discovery import RELAY_TOPIC, Discovery
 from intentcast.agents.net.edge import Edge
-from intentcast.agents.net.gossip import Delivery, Gossip, intent_topic
+from intentcast.agents.net.gossip import Delivery, Gossip, GossipSettings, Published, intent_topic
 from intentcast.agents.net.keeper import Keeper
 from intentcast.agents.net.limits import Guard, Limits
 from intentcast.agents.net.peerbook import MemoryPeerBook, PeerBook, PeerRecord, is_peer_id
+from intentcast.agents.net.ports import PortError, check_listen
 from intentcast.agents.net.relay import MAX_RESERVATIONS, Relay, is_relayed
 from intentcast.agents.net.streams import (
     ASSISTANT_PROTOCOL,
@@ -64,8 +65,8 @@ from intentcast.protocol import Intent, IntentcastError, envelope
 
 log = logging.getLogger("intentcast.node")
 
-__all__ = ["ASSISTANT_PROTOCOL", "DATA_PROTOCOL", "NEGOTIATE_PROTOCOL", "Delivery", "Node",
-           "PeerView", "StreamChannel"]
+__all__ = ["ASSISTANT_PROTOCOL", "DATA_PROTOCOL", "NEGOTIATE_PROTOCOL", "Delivery",
+           "GossipSettings", "Node", "PeerView", "Published", "StreamChannel"]
 
 REACHABILITY = ("auto", "public", "private")
 RECENT = 7 * 86_400
@@ -137,6 +138,7 @@ class Node:
         bootstrap: Sequence[str] = (),
         enable_mdns: bool = False,
         now: Callable[[], float] = time.time,
+        gossip: GossipSettings | None = None,
         peer_book: PeerBook | None = None,
         about: About | None = None,
         relay_service: bool = False,
@@ -177,7 +179,7 @@ class Node:
             addrs_factory=self._advertised,
         )
         self.peer_id = self.host.get_id().to_base58()
-        self.gossip = Gossip(self.host, now=now, drop=self.drop)
+        self.gossip = Gossip(self.host, now=now, drop=self.drop, settings=gossip)
         self.discovery = Discovery(self.host, server=reachability != "private")
         self.relay = Relay(self.host, serve=relay_service)
         self.keeper = Keeper(self)
@@ -202,10 +204,14 @@ class Node:
     # -- lifecycle ----------------------------------------------------------------------
 
     async def __aenter__(self) -> Node:
+        check_listen(str(self.listen))  # py-libp2p would share a taken port (net/ports.py)
         stack = self._stack
         await stack.__aenter__()
         try:
             await stack.enter_async_context(self.host.run(listen_addrs=[self.listen]))
+            stack.push_async_callback(self._close_listeners)
+            if not self.host.get_addrs():  # py-libp2p logs a failed listen and runs on
+                raise PortError(str(self.listen), "py-libp2p could not listen there")
             self.edge.guard_network(self.host)
             nursery = await stack.enter_async_context(trio.open_nursery())
             stack.callback(nursery.cancel_scope.cancel)
@@ -224,6 +230,13 @@ class Node:
     async def __aexit__(self, exc_type: type[BaseException] | None,
                         exc: BaseException | None, tb: TracebackType | None) -> None:
         await self._stack.__aexit__(exc_type, exc, tb)
+
+    async def _close_listeners(self) -> None:
+        # py-libp2p's host.run cancels its tasks, which closes the connections, but leaves the
+        # listening sockets open: the port would stay taken after the node ends. (Swarm.close
+        # would close them too, after each connection one by one, 0.1 s each in Yamux.close.)
+        for listener in list(self.host.get_network().listeners.values()):
+            await listener.close()
 
     async def join(self) -> None:
         """Go out to the network: dial the bootstrap peers and the recently seen ones (up to
@@ -456,7 +469,7 @@ class Node:
         self._refuse_late(protocol)
 
         async def serve(stream: INetStream) -> None:
-            channel = StreamChannel(stream, self)
+            channel = StreamChannel(stream, self.drop)
             try:
                 await handler(channel)
             except Exception:  # one peer's stream must never take the node down
@@ -478,10 +491,10 @@ class Node:
         if not self.is_connected(peer_id):
             await self._reach(peer_id, addrs)
         stream = await self.host.new_stream(ID.from_base58(peer_id), [TProtocol(protocol)])
-        return StreamChannel(stream, self)
+        return StreamChannel(stream, self.drop)
 
     async def _on_negotiation(self, stream: INetStream) -> None:
-        channel = StreamChannel(stream, self)
+        channel = StreamChannel(stream, self.drop)
         if self._handler is None:
             await channel.reset()
             return
@@ -505,7 +518,7 @@ class Node:
     async def subscribe_revocations(self) -> AsyncIterator[Delivery]:
         return await self.gossip.subscribe_revocations()
 
-    async def publish_intent(self, data: bytes) -> None:
+    async def publish_intent(self, data: bytes) -> Published:
         """Publish an intent, first finding peers of its topic in the DHT if we know too
         few (a person's daemon provides nothing itself: it only looks up)."""
         try:
@@ -516,14 +529,14 @@ class Node:
             topic = intent_topic(verified.message.category)
             if self.topic_peers(topic) < POST_PEERS:
                 await self.find_topic_peers(topic, POST_PEERS)
-        await self.gossip.publish_intent(data)
+        return await self.gossip.publish_intent(data)
 
-    async def publish_revocation(self, data: bytes) -> None:
-        await self.gossip.publish_revocation(data)
+    async def publish_revocation(self, data: bytes) -> Published:
+        return await self.gossip.publish_revocation(data)
 
-    async def publish_raw(self, topic: str, data: bytes) -> None:
+    async def publish_raw(self, topic: str, data: bytes, *, signed: bool = False) -> Published:
         """Publish bytes unchecked (for tests that play a hostile peer), at the same pace."""
-        await self.gossip.publish_raw(topic, data)
+        return await self.gossip.publish_raw(topic, data, signed=signed)
 
     # -- discovery ----------------------------------------------------------------------
 

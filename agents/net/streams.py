@@ -8,16 +8,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
 
 from libp2p.abc import INetStream
 from libp2p.custom_types import TProtocol
 from libp2p.network.stream.exceptions import StreamEOF
 
 from intentcast.agents.net.frames import FrameError, FrameReader, encode_frame
-
-if TYPE_CHECKING:
-    from intentcast.agents.net.node import Node
 
 log = logging.getLogger("intentcast.node")
 
@@ -51,9 +47,9 @@ class StreamChannel:
 
     It is the `Channel` of agents/conversation/channel.py."""
 
-    def __init__(self, stream: INetStream, node: Node) -> None:
+    def __init__(self, stream: INetStream, drop: Callable[[str], None]) -> None:
         self._stream = stream
-        self._node = node
+        self._drop = drop
         self._reader = FrameReader(_EofAsEmpty(stream))
         self.remote_peer_id = str(stream.muxed_conn.peer_id)
 
@@ -75,7 +71,7 @@ class StreamChannel:
         try:
             return await self._reader.read_frame()
         except FrameError as exc:
-            self._node.drop("bad_frame")
+            self._drop("bad_frame")
             log.info("reset a stream from %s: %s", self.remote_peer_id, exc)
             await self.reset()
             return None

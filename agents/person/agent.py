@@ -20,25 +20,32 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
+import trio
+
 from intentcast.agents.conversation.buyer import STEP_TIMEOUT, Buyer, Session
 from intentcast.agents.conversation.channel import Channel
 from intentcast.agents.conversation.driver import unix_clock
 from intentcast.agents.errors import AgentError, Kind, first_line
 from intentcast.agents.person.data import PersonData
 from intentcast.agents.person.desk import Desk
+from intentcast.agents.person.events import EventLog
 from intentcast.agents.person.requests import IntentRequest
 from intentcast.agents.store.db import Store, StoredAgreement, StoredIntent, StoredNegotiation
 from intentcast.protocol import (
     Constraints,
+    Counter,
     Intent,
     KeyPair,
     Location,
     MasterKey,
     Money,
     Negotiation,
+    Offer,
+    Reject,
     ReplyTo,
     State,
     Verified,
+    Withdraw,
     digest,
     envelope,
     new_id,
@@ -51,7 +58,8 @@ class Network(Protocol):
     peer_id: str
 
     def multiaddrs(self) -> list[str]: ...
-    async def publish_intent(self, data: bytes) -> None: ...
+    async def publish_intent(self, data: bytes) -> int: ...
+    def intent_listeners(self, category: str) -> int: ...
     def peer_addrs(self, peer_id: str) -> list[str]: ...
     async def open_data(self, peer_id: str, addrs: list[str]) -> Channel: ...
 
@@ -71,6 +79,11 @@ class PersonAgent:
         self.buyer = Buyer(store, self, clock=clock, step_timeout=step_timeout)
         self.refuses_conflicts = True
         self.sessions = self.buyer.sessions
+        self.heard: dict[str, int] = {}
+        """Intent id -> how many peers its last publishing reached (this run's intents)."""
+        self.events = EventLog()
+        """What the person's agent sees: the page, `watch` and `offers --wait` follow it."""
+        store.on_audit.append(self.events.on_audit)
 
     # -- intents ------------------------------------------------------------------------
 
@@ -117,8 +130,33 @@ class PersonAgent:
             # points at the person's daemon (spec §9, linkability).
             await self.desk.announce(stored, req.assistant)
         else:
-            await self.network.publish_intent(raw)
+            await self._publish(stored)
         return stored
+
+    async def _publish(self, stored: StoredIntent) -> int:
+        peers = await self.network.publish_intent(stored.raw)
+        self.heard[stored.id] = peers
+        self.events.emit("intent_heard", self.now(), intent_id=stored.id, peers=peers,
+                         category=stored.category)
+        return peers
+
+    def heard_by(self, intent_id: str) -> int | None:
+        """How many peers the intent reached, if this run published it (None: unknown)."""
+        return self.heard.get(intent_id)
+
+    async def republish_forever(self, every: float = 2.0) -> None:
+        """Send again every open intent that reached nobody, once someone subscribes to its
+        topic (issue: a person told `open` while nobody heard it has been lied to)."""
+        while True:
+            await trio.sleep(every)
+            now = self.now()
+            for intent_id, peers in list(self.heard.items()):
+                stored = self.store.intent(intent_id)
+                if stored is None or stored.state != "open" or now >= stored.expires_at:
+                    del self.heard[intent_id]
+                    continue
+                if peers == 0 and self.network.intent_listeners(stored.category):
+                    await self._publish(stored)
 
     def intent(self, intent_id: str) -> StoredIntent:
         found = self.store.intent(intent_id)
@@ -191,10 +229,32 @@ class PersonAgent:
         return None  # the person acts with the intent's own key
 
     async def sent(self, session: Session, raw: bytes) -> None:
-        pass
+        n = session.negotiation
+        message = envelope.read_stored(raw)
+        if isinstance(message, Reject) and n.conflicts and n.first_offer is not None:
+            self.events.emit("offer_refused", self.now(), ref=session.ref,
+                             intent_id=n.intent.id, vendor=n.counterparty or "",
+                             title=n.first_offer.title, conflicts=[
+                                 {"clause": c.clause, "field": c.field, "detail": c.detail}
+                                 for c in n.conflicts])
 
     async def received(self, session: Session, verified: Verified) -> None:
-        pass
+        n, message = session.negotiation, verified.message
+        base = {"ref": session.ref, "intent_id": n.intent.id, "vendor": verified.signer}
+        if isinstance(message, Offer):
+            if self.heard.get(n.intent.id) == 0:  # an offer came: someone heard it after all
+                self.heard[n.intent.id] = 1
+            self.events.emit("offer_received", self.now(), **base, sku=message.sku,
+                             title=message.title, price=message.price.model_dump(),
+                             terms=message.terms.model_dump(), conflicts=[
+                                 {"clause": c.clause, "field": c.field, "detail": c.detail}
+                                 for c in n.conflicts])
+        elif isinstance(message, Counter):
+            self.events.emit("counter_answered", self.now(), **base,
+                             price=message.price.model_dump(), round=message.round)
+        elif isinstance(message, Reject | Withdraw):
+            self.events.emit("offer_ended", self.now(), **base, by="vendor",
+                             how=message.type, reason=message.reason)
 
     async def settled(self, ref: str, raw: bytes, peer_id: str, *, agreed: bool) -> None:
         """The vendor stored the agreement: disclose what it requests, sealed to the vendor."""

@@ -19,7 +19,7 @@ class ApiError(Exception):
 class Client:
     def __init__(self, home: Path) -> None:
         host, port = read_api_address(home)
-        self.base = f"http://{host}:{port}"
+        self.base = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
         self.http = httpx.Client(base_url=self.base, timeout=TIMEOUT,
                                  headers={"Authorization": f"Bearer {read_token(home)}"})
 

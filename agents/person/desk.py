@@ -35,6 +35,7 @@ from intentcast.agents.conversation.control import (
     read_request,
 )
 from intentcast.agents.conversation.driver import first_frame, unix_clock
+from intentcast.agents.conversation.limits import PeerSlots
 from intentcast.agents.conversation.records import keep_agreement
 from intentcast.agents.errors import AgentError, Kind
 from intentcast.agents.store import audit, grants
@@ -59,6 +60,8 @@ from intentcast.protocol import (
 log = logging.getLogger("intentcast.desk")
 
 FIRST_FRAME_TIMEOUT = 10.0
+STREAMS_PER_PEER = 8
+STREAMS = 128
 EXPIRING_NOTICE = 120
 """Seconds before an intent expires when its assistant is told so."""
 
@@ -86,6 +89,7 @@ class Desk:
         self.now = unix_clock(clock)
         self.connected: dict[str, Connection] = {}
         self._warned: set[str] = set()
+        self.slots = PeerSlots(per_peer=STREAMS_PER_PEER, total=STREAMS)
 
     # -- what the person does ------------------------------------------------------------
 
@@ -144,10 +148,14 @@ class Desk:
 
     async def handle(self, channel: Channel) -> None:
         """Serve one control stream: a request and its answer, or the event stream."""
-        try:
-            await self._serve(channel)
-        finally:
-            await channel.close()
+        with self.slots.slot(channel.remote_peer_id) as granted:
+            if not granted:  # any peer may knock; none may hold more than its share
+                await channel.reset()
+                return
+            try:
+                await self._serve(channel)
+            finally:
+                await channel.close()
 
     async def _serve(self, channel: Channel) -> None:
         data = await first_frame(channel, FIRST_FRAME_TIMEOUT)

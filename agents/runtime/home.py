@@ -5,16 +5,21 @@
       store.sqlite   keys (sealed), intents, envelopes, agreements, audit log
       api-token      the local API's bearer token, readable by the owner only
       api.json       where the running daemon listens (written at start, removed at stop)
+      lock           held by the one process running on this home (runtime/lock.py)
 
-A person's daemon and a vendor's responder each have their own home.
+A person's daemon and a vendor's responder each have their own home. The home is 0700 and
+everything in it 0600: `init` makes it so, and every agent that opens it makes it so again
+(`make_private`), saying what it tightened.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
 import secrets
+import stat
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +29,13 @@ DEFAULT_HOME = Path("~/.intentcast")
 PASSPHRASE_ENV = "INTENTCAST_PASSPHRASE"
 """Where the CLI, and only the CLI, looks for the passphrase before asking for it."""
 _MULTIADDR = re.compile(r"^/\S{1,255}$")
+PRIVATE_FILES = ("store.sqlite", "store.sqlite-wal", "store.sqlite-shm", "api-token",
+                 "config.toml", "api.json", "lock")
+"""What `make_private` keeps 0600 (SQLite gives -wal and -shm the mode of the store)."""
+
+
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
 DEFAULT_PORTS = {"person": 4710, "vendor": 4711, "assistant": 4712}
 """The fixed libp2p port of each role (like Kubo's 4001), so a restart keeps the address
 peers know and one machine can run one agent of each role with the defaults."""
@@ -47,7 +59,31 @@ class NetOptions:
 
 
 class HomeError(Exception):
-    """The home directory or its config cannot be used; the message says how to fix it."""
+    """The home directory, its config or what the machine offers it (a port, disk space,
+    permissions) cannot be used; the message says how to fix it."""
+
+
+def describe(exc: OSError) -> str:
+    """An OSError as people read it: `/x/config.toml: is a directory`, without errno numbers."""
+    reason = exc.strerror or str(exc)
+    if exc.errno == errno.ENOSPC:
+        reason = "no space left on the device"
+    reason = reason[:1].lower() + reason[1:]
+    return f"{exc.filename}: {reason}" if exc.filename else reason
+
+
+def check_home(home: Path) -> None:
+    """A clear line for a home that is not a directory we can enter."""
+    try:
+        mode = home.stat().st_mode
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise HomeError(f"cannot use {home}: {describe(exc)}") from exc
+    if not stat.S_ISDIR(mode):
+        raise HomeError(f"{home} is a file, not a directory: pass another --home")
+    if not os.access(home, os.R_OK | os.X_OK):
+        raise HomeError(f"{home}: permission denied (it must be yours to read and enter)")
 
 
 def resolve(home: str | Path | None) -> Path:
@@ -69,6 +105,8 @@ class Config:
     api_host: str = "127.0.0.1"
     api_port: int = 0
     catalog: str | None = None
+    log_level: str = "info"
+    """What the agent logs on stderr: one line per event that matters at `info`."""
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -95,16 +133,23 @@ class Config:
             lines += ["", "[api]", f'host = "{self.api_host}"', f"port = {self.api_port}"]
         if self.catalog is not None:
             lines += ["", "[vendor]", f'catalog = "{self.catalog}"']
+        lines += ["", "[log]", "# debug, info (a line per event that matters), warning or error",
+                  f'level = "{self.log_level}"']
         return "\n".join(lines) + "\n"
 
 
 def load_config(home: Path) -> Config:
+    check_home(home)
     path = home / "config.toml"
     try:
         raw = tomllib.loads(path.read_text("utf-8"))
     except FileNotFoundError as exc:
         raise HomeError(f"{home} is not initialised: run `intentcast init` first") from exc
-    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+    except IsADirectoryError as exc:
+        raise HomeError(f"{path} is a directory; it must be the config file `init` wrote") from exc
+    except OSError as exc:
+        raise HomeError(f"cannot read the config: {describe(exc)}") from exc
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise HomeError(f"{path}: {exc}") from exc
     return parse_config(raw, where=str(path))
 
@@ -116,7 +161,9 @@ def parse_config(raw: dict[str, Any], *, where: str) -> Config:
     network = raw.get("network", {})
     api = raw.get("api", {})
     vendor = raw.get("vendor", {})
-    for name, table in (("network", network), ("api", api), ("vendor", vendor)):
+    log_table = raw.get("log", {})
+    for name, table in (("network", network), ("api", api), ("vendor", vendor),
+                        ("log", log_table)):
         if not isinstance(table, dict):
             raise HomeError(f"{where} [{name}]: must be a table")
     listen = network.get("listen", default_listen(role))
@@ -147,21 +194,61 @@ def parse_config(raw: dict[str, Any], *, where: str) -> Config:
     catalog = vendor.get("catalog")
     if catalog is not None and not isinstance(catalog, str):
         raise HomeError(f"{where} vendor.catalog: a path to a catalog TOML file")
+    level = log_table.get("level", "info")
+    if level not in LOG_LEVELS:
+        raise HomeError(f"{where} log.level: one of {', '.join(LOG_LEVELS)}")
     return Config(role=role, listen=listen, bootstrap=peers["bootstrap"], mdns=flags["mdns"],
                   relay_service=flags["relay_service"], relays=peers["relays"],
-                  reachability=reachability, api_host=host, api_port=port, catalog=catalog)
+                  reachability=reachability, api_host=host, api_port=port, catalog=catalog,
+                  log_level=level)
 
 
 def write_private(path: Path, data: bytes) -> None:
-    """Write a file only its owner can read, atomically (no window where it is open)."""
+    """Write a file only its owner can read, atomically (no window where it is open); on a
+    failure (a full disk) the old file, if any, is left as it was."""
     tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        try:
+            os.fchmod(fd, 0o600)  # a leftover .tmp keeps its old mode through O_CREAT
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def make_private(home: Path) -> list[tuple[Path, int]]:
+    """Take group and other permissions off the home and its files (0700, 0600); return the
+    ones that had them, with the mode they had."""
+    loosened = []
+    for path in (home, *(home / name for name in PRIVATE_FILES)):
+        try:
+            mode = stat.S_IMODE(path.stat().st_mode)
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            raise HomeError(f"cannot check the permissions of {describe(exc)}") from exc
+        if mode & 0o077:
+            try:
+                os.chmod(path, mode & 0o700)
+            except OSError as exc:
+                raise HomeError(f"{path} is open to others (mode {mode:o}) and cannot be "
+                                f"made private: {describe(exc)}") from exc
+            loosened.append((path, mode))
+    return loosened
+
+
+def readable_by_others(path: Path) -> bool:
+    try:
+        return bool(path.stat().st_mode & 0o077)
+    except OSError:
+        return False
 
 
 def new_token(home: Path) -> str:

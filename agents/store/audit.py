@@ -56,10 +56,11 @@ def append(db: sqlite3.Connection, *, at: int, kind: str, data: dict[str, Any]) 
     return Entry(seq, at, kind, data, digest)
 
 
-def entries(db: sqlite3.Connection, *, kind: str | None = None) -> list[Entry]:
-    query = "SELECT seq, at, kind, data, hash FROM audit"
-    rows = db.execute(query + (" WHERE kind = ?" if kind else "") + " ORDER BY seq",
-                      (kind,) if kind else ()).fetchall()
+def entries(db: sqlite3.Connection, *, kind: str | None = None, after: int = 0) -> list[Entry]:
+    """Entries in order (of one kind, and after seq `after`, when given)."""
+    query = "SELECT seq, at, kind, data, hash FROM audit WHERE seq > ?"
+    rows = db.execute(query + (" AND kind = ?" if kind else "") + " ORDER BY seq",
+                      (after, kind) if kind else (after,)).fetchall()
     return [Entry(seq, at, k, decode(data), h) for seq, at, k, data, h in rows]
 
 

@@ -14,11 +14,12 @@ code directly (the agents' handlers are not latency-critical at that scale).
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from intentcast.agents.store import audit, peerbook
 from intentcast.agents.store.vault import Vault, VaultError, VaultParams
@@ -234,20 +235,55 @@ _NEGOTIATION_COLUMNS = (
 
 
 class Store:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, create: bool = True) -> None:
+        """Open the store at `path`; with `create=False` (an agent opening its home) a missing
+        or empty file is refused instead of becoming a new store.
+
+        A file that is not ours (another program's SQLite file, random bytes, a damaged
+        store, one another process has locked) is refused before anything writes to it."""
         self.path = path
+        self.on_audit: list[Callable[[audit.Entry], None]] = []
+        """Told of each audit entry once its transaction committed: durable, then announced."""
         try:
-            self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            self.db = sqlite3.connect(
+                path if create else f"file:{quote(str(path))}?mode=rw", uri=not create,
+                isolation_level=None, check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise StoreError(f"{path} is not a usable intentcast store: {explain(exc)}") from exc
+        try:
+            self.db.execute("PRAGMA busy_timeout=5000")
+            self._check_ours(create)
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=FULL")
             self.db.execute("PRAGMA foreign_keys=ON")
-            self.db.execute("PRAGMA busy_timeout=5000")
             # Deleted data is overwritten, not left in free pages: "deleted" means gone.
             self.db.execute("PRAGMA secure_delete=ON")
             self._migrate()
-        except sqlite3.DatabaseError as exc:
-            raise StoreError(f"{path} is not a usable intentcast store: {exc}") from exc
+        except sqlite3.Error as exc:
+            self.db.close()
+            raise StoreError(f"{path} is not a usable intentcast store: {explain(exc)}") from exc
+        except BaseException:
+            self.db.close()
+            raise
         self._vault: Vault | None = None
+
+    def _check_ours(self, create: bool) -> None:
+        # Only reads: a foreign file must leave as it came (not even switched to WAL).
+        version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        tables = {row[0] for row in self.db.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if version == 0 and not tables:
+            if not create:
+                raise StoreError(f"{self.path} is empty, not an intentcast store; "
+                                 "`intentcast init` makes one in a new home")
+            return
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path} has schema {version}; this intentcast knows up to {SCHEMA_VERSION}"
+            )
+        if version == 0 or not _OUR_TABLES.issubset(tables):
+            raise StoreError(f"{self.path} is an SQLite file of another program, not an "
+                             "intentcast store; leaving it untouched")
 
     def close(self) -> None:
         self.db.close()
@@ -266,14 +302,25 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """One atomic, durable unit of work: all of it commits or none of it does."""
+        """One atomic, durable unit of work: all of it commits or none of it does. Audit
+        entries it appended are told to `on_audit` listeners once it has committed."""
         self.db.execute("BEGIN IMMEDIATE")
         try:
+            before = self._last_audit() if self.on_audit else 0
             yield self.db
+            self.db.execute("COMMIT")
         except BaseException:
-            self.db.execute("ROLLBACK")
+            if self.db.in_transaction:  # a failed COMMIT (a full disk) may leave it open
+                self.db.execute("ROLLBACK")
             raise
-        self.db.execute("COMMIT")
+        if self.on_audit:
+            for entry in audit.entries(self.db, after=before):
+                for listener in self.on_audit:
+                    listener(entry)
+
+    def _last_audit(self) -> int:
+        row = self.db.execute("SELECT MAX(seq) FROM audit").fetchone()
+        return int(row[0] or 0)
 
     # -- meta and secrets ---------------------------------------------------------------
 
@@ -504,6 +551,31 @@ def _agreement(row: tuple[Any, ...]) -> StoredAgreement:
     id_, intent_id, buyer, vendor, price_minor, currency, raw, created_at, state, ack = row
     return StoredAgreement(id_, intent_id, buyer, vendor, price_minor, currency, bytes(raw),
                            created_at, state, bytes(ack) if ack is not None else None)
+
+
+_OUR_TABLES = {"meta", "secrets", "audit"}
+"""Tables every version of the schema has had since the first."""
+_WHY = {
+    "SQLITE_NOTADB": "it is not an SQLite file (damaged, or something else)",
+    "SQLITE_CORRUPT": "it is damaged (database disk image is malformed)",
+    "SQLITE_BUSY": "another process has it locked; try again once it is done",
+    "SQLITE_LOCKED": "another process has it locked; try again once it is done",
+    "SQLITE_FULL": "no space left on the device",
+    "SQLITE_READONLY": "it cannot be written (a read-only file or directory)",
+    "SQLITE_CANTOPEN": "it cannot be opened (missing, or no permission to it or its directory)",
+    "SQLITE_PERM": "permission denied",
+}
+
+
+def explain(exc: sqlite3.Error) -> str:
+    """What an SQLite error means for the person who owns the file."""
+    name = getattr(exc, "sqlite_errorname", "")
+    if str(exc).startswith("no such table"):
+        return f"it is not an intentcast store ({exc})"
+    for prefix, why in _WHY.items():
+        if name == prefix or name.startswith(prefix + "_"):
+            return why
+    return str(exc)
 
 
 def _statements(script: str) -> list[str]:

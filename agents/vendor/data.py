@@ -31,6 +31,7 @@ from intentcast.agents.conversation.data_wire import (
     read_data_request,
 )
 from intentcast.agents.conversation.driver import first_frame, unix_clock
+from intentcast.agents.conversation.limits import PeerSlots
 from intentcast.agents.store import consents, credits
 from intentcast.agents.store.db import Store
 from intentcast.agents.vendor.closing import Closing
@@ -51,6 +52,8 @@ from intentcast.protocol import (
 log = logging.getLogger("intentcast.vendor_data")
 
 FIRST_FRAME_TIMEOUT = 10.0
+STREAMS_PER_PEER = 8
+STREAMS = 256
 
 
 class DataRefused(Exception):
@@ -66,6 +69,7 @@ class VendorData:
         self.store = store
         self.key = key
         self.closing = closing or Closing(store, key, clock=clock)
+        self.slots = PeerSlots(per_peer=STREAMS_PER_PEER, total=STREAMS)
         self.loyalty_percent = loyalty_percent
         self.offer_open = offer_open
         """The ref of our negotiation whose offer has this digest, if it is still open."""
@@ -73,6 +77,13 @@ class VendorData:
         self.on_event = on_event
 
     async def handle(self, channel: Channel) -> None:
+        with self.slots.slot(channel.remote_peer_id) as granted:
+            if granted:
+                await self._handle(channel)
+            else:
+                await channel.reset()
+
+    async def _handle(self, channel: Channel) -> None:
         try:
             data = await first_frame(channel, FIRST_FRAME_TIMEOUT)
             if data is None:

@@ -6,6 +6,10 @@ from stdin, does it and prints {"event": "done", "cmd": ...}:
   {"cmd": "publish_raw", "topic": T, "hex": H}    publish bytes, skipping every check
   {"cmd": "publish_many", "topic": T, "hexes": [H, ...]}
                                                   publish each, back to back (a burst)
+  {"cmd": "publish_signed", "topic": T, "hex": H} publish with from/seqno/signature/key set
+                                                  (py-libp2p's StrictSign), which peers refuse
+  {"cmd": "connect", "addr": A}                   dial a peer (again)
+  {"cmd": "subscribe", "category": C}             join C's topic (and so its meshes)
   {"cmd": "garbage", "peer": P, "addrs": [...], "hex": H}
                                                   open a negotiation stream, send raw bytes
   {"cmd": "assisted", "variant": V, "step": "setup" | "go"}
@@ -65,14 +69,17 @@ async def main(connect: list[str]) -> None:
         await node.join()
         emit({"event": "ready", "peer_id": node.peer_id, "addrs": node.multiaddrs()})
         stdin = trio.lowlevel.FdStream(os.dup(sys.stdin.fileno()))
-        buffer = b""
+        buffer = bytearray()  # a burst arrives as one line of megabytes: append, never copy
         while True:
-            chunk = await stdin.receive_some(65536)
+            chunk = await stdin.receive_some(1 << 20)
             if not chunk:
                 return
             buffer += chunk
+            if b"\n" not in chunk:
+                continue
             while b"\n" in buffer:
-                line, buffer = buffer.split(b"\n", 1)
+                at = buffer.index(b"\n")
+                line, buffer = bytes(buffer[:at]), buffer[at + 1:]
                 command = json.loads(line)
                 if command["cmd"] == "quit":
                     return
@@ -215,6 +222,14 @@ async def run(node: Node, command: dict) -> dict:
         return {}
     if command["cmd"] == "publish_raw":
         await node.publish_raw(command["topic"], bytes.fromhex(command["hex"]))
+        return {}
+    if command["cmd"] == "publish_signed":
+        await node.publish_raw(command["topic"], bytes.fromhex(command["hex"]), signed=True)
+        return {}
+    if command["cmd"] == "connect":
+        return {"ok": await node.connect(command["addr"])}
+    if command["cmd"] == "subscribe":
+        await node.subscribe_intents(command["category"])  # never read: a lurker
         return {}
     if command["cmd"] == "publish_many":
         for raw in command["hexes"]:

@@ -1,25 +1,29 @@
 """The daemon's local HTTP JSON API (FastAPI, served by Hypercorn on trio).
 
-Bound to loopback and guarded by a bearer token kept in a file only the owner
-can read. Every error is JSON `{"error": "...", "status": N}` with one line
-that says what to fix. The OpenAPI document is served at /openapi.json and
-checked into specs/openapi.json.
+Bound to loopback; its guard (api/guard.py) checks the Host, the bearer token kept in a
+file only the owner can read and the body's size before FastAPI parses anything. Every
+error is JSON `{"error": "...", "status": N}` with one line that says what to fix. The
+OpenAPI document is served at /openapi.json (behind the token like the rest) and checked
+into specs/openapi.json. There is no /docs page: a browser page cannot send the bearer
+token, so Swagger UI would load without its document; the person's page (a later change,
+with cookie sessions) is where a browser view belongs.
 """
 
 # No `from __future__ import annotations`: FastAPI reads these annotations at runtime,
 # including ones that name local objects (the bearer scheme).
 
-import secrets
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 import trio
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from intentcast.agents.errors import AgentError, Kind
 from intentcast.agents.person.agent import PersonAgent
@@ -32,14 +36,19 @@ from intentcast.agents.person.api.fields import (
     PostcodePrefix,
     minor_units,
 )
+from intentcast.agents.person.api.guard import TOKEN_HINT, Guard, authorised
 from intentcast.agents.person.api.network import Network
 from intentcast.agents.person.api.network import add_routes as add_network_routes
+from intentcast.agents.person.api.responses import GUARD, errors
 from intentcast.agents.person.requests import DEFAULT_TERMS, IntentRequest
 from intentcast.agents.store.db import StoredAgreement, StoredIntent, StoredNegotiation
 from intentcast.protocol import CustomerTerms, parse_amount
 
 API_VERSION = "1"
 MAX_WAIT = 60.0
+MAX_COUNT = 1000
+Wait = Annotated[float, Query(ge=0, le=MAX_WAIT, description="seconds to wait, 0 to 60")]
+Count = Annotated[int, Query(ge=0, le=MAX_COUNT, description="how many to wait for")]
 
 
 class _Body(BaseModel):
@@ -72,10 +81,17 @@ class PostReason(_Body):
     reason: Annotated[str, StringConstraints(min_length=1, max_length=280)] = "no, thank you"
 
 
-def _intent_json(intent: StoredIntent) -> dict[str, Any]:
-    return {"id": intent.id, "category": intent.category, "description": intent.description,
-            "state": intent.state, "created_at": intent.created_at,
-            "expires_at": intent.expires_at}
+def _intent_json(intent: StoredIntent, heard_by: int | None = None) -> dict[str, Any]:
+    """An intent as the API shows it: `unheard` (with a note) while it is open and the last
+    publishing reached no peer; `heard_by` is that count when this run published it."""
+    out = {"id": intent.id, "category": intent.category, "description": intent.description,
+           "state": intent.state, "created_at": intent.created_at,
+           "expires_at": intent.expires_at, "heard_by": heard_by, "note": ""}
+    if intent.state == "open" and heard_by == 0:
+        top = intent.category.split(".", 1)[0]
+        out.update(state="unheard", note=f"no peer subscribes to {top} yet: nobody heard it; "
+                   "your daemon sends it again as soon as one does")
+    return out
 
 
 def _offer_json(n: StoredNegotiation) -> dict[str, Any]:
@@ -93,11 +109,22 @@ def _agreement_json(a: StoredAgreement, *, raw: bool = False) -> dict[str, Any]:
     return out
 
 
+_WHERE = ("body", "query", "path", "header")
+"""Where FastAPI found a bad value; the message names the field alone."""
+
 STATUS: dict[Kind, int] = {
     Kind.NOT_FOUND: 404, Kind.CONFLICT: 409, Kind.INVALID: 422, Kind.FORBIDDEN: 403,
     Kind.UNAUTHENTICATED: 401, Kind.UNAVAILABLE: 503, Kind.PEER_FAILED: 502,
 }
 """The one place an agent's error becomes an HTTP status."""
+
+
+def _allowed(app: FastAPI, request: Request) -> str:
+    """Every method the request's path takes (Starlette's Allow names the first route only)."""
+    return ", ".join(sorted({
+        method for route in app.router.routes if isinstance(route, APIRoute)
+        and route.matches(request.scope)[0] is not Match.NONE for method in route.methods or ()
+    }))
 
 
 def create_app(
@@ -106,16 +133,18 @@ def create_app(
     network: Network | None = None,
 ) -> FastAPI:
     app = FastAPI(title="intentcast personal agent", version=API_VERSION,
-                  description="The local API of a person's intentcast daemon.")
+                  description="The local API of a person's intentcast daemon.",
+                  docs_url=None, redoc_url=None, responses=GUARD)
+    app.add_middleware(Guard, token=token)
     bearer = HTTPBearer(auto_error=False)
 
-    async def authorised(  # async: FastAPI would run a plain def in a worker thread
-        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    async def person(  # async: FastAPI would run a plain def in a worker thread
+        request: Request,
+        _: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],  # for the document
     ) -> None:
-        given = credentials.credentials if credentials else ""
-        if not secrets.compare_digest(given.encode(), token.encode()):
-            raise AgentError(Kind.UNAUTHENTICATED,
-                             "missing or wrong bearer token (see the api-token file)")
+        """The guard decided already; asked again here so no route is open without it."""
+        if not authorised(request.headers, token):
+            raise AgentError(Kind.UNAUTHENTICATED, TOKEN_HINT)
 
     @app.exception_handler(AgentError)
     async def agent_error(_: Request, exc: AgentError) -> JSONResponse:
@@ -123,25 +152,40 @@ def create_app(
         return JSONResponse({"error": exc.message, "status": status}, status_code=status)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return JSONResponse({"error": str(exc.detail), "status": exc.status_code},
-                            status_code=exc.status_code)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        message, headers = str(exc.detail), exc.headers
+        if exc.status_code == 405:
+            allowed = _allowed(app, request)
+            headers = {"Allow": allowed}
+            message = f"{request.method} is not allowed on {request.url.path[:128]}: use {allowed}"
+        elif exc.status_code == 404 and message == "Not Found":
+            message = f"no such path {request.url.path[:128]} (see /openapi.json)"
+        return JSONResponse({"error": message, "status": exc.status_code},
+                            status_code=exc.status_code, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(_: Request, exc: RequestValidationError) -> JSONResponse:
         err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"] if p != "body") or "body"
-        message = f"{where}: {err['msg']}"
+        loc = err["loc"][1:] if err["loc"] and err["loc"][0] in _WHERE else err["loc"]
+        where = ".".join(str(p) for p in loc) or "body"
+        message = f"{where}: {err['msg']}".splitlines()[0]
         return JSONResponse({"error": message, "status": 422}, status_code=422)
 
-    guarded = [Depends(authorised)]
+    @app.exception_handler(Exception)
+    async def failed(_: Request, exc: Exception) -> JSONResponse:
+        # A bug of ours: Starlette re-raises it for Hypercorn to log; the client gets JSON.
+        return JSONResponse({"error": "the daemon failed on this request; see its log",
+                             "status": 500}, status_code=500)
+
+    guarded = [Depends(person)]
 
     @app.get("/v1/status", dependencies=guarded)
     async def get_status() -> dict[str, Any]:
         return {**status(), "intents": len(agent.store.intents()),
                 "agreements": len(agent.store.agreements())}
 
-    @app.post("/v1/intents", dependencies=guarded, status_code=201)
+    @app.post("/v1/intents", dependencies=guarded, status_code=201,
+              responses=errors(409, 422))
     async def post_intent(body: PostIntent) -> dict[str, Any]:
         max_price = minor_units(body.max_price, body.currency)
         intent = await agent.post_intent(IntentRequest(
@@ -151,36 +195,39 @@ def create_app(
             expires_in=body.expires_in, terms=body.terms or DEFAULT_TERMS,
             assistant=body.assistant,
         ))
-        return _intent_json(intent)
+        return _intent_json(intent, agent.heard_by(intent.id))
 
     @app.get("/v1/intents", dependencies=guarded)
     async def list_intents() -> list[dict[str, Any]]:
-        return [_intent_json(agent.intent(i.id)) for i in agent.store.intents()]
+        return [_intent_json(agent.intent(i.id), agent.heard_by(i.id))
+                for i in agent.store.intents()]
 
-    @app.get("/v1/intents/{intent_id}", dependencies=guarded)
+    @app.get("/v1/intents/{intent_id}", dependencies=guarded, responses=errors(404, 422))
     async def get_intent(intent_id: str) -> dict[str, Any]:
         intent = agent.intent(intent_id)
-        return {**_intent_json(intent), "offers": [_offer_json(o) for o in agent.offers(
-            intent_id)], "envelope_hex": intent.raw.hex()}
+        offers = [_offer_json(o) for o in agent.offers(intent_id)]
+        return {**_intent_json(intent, agent.heard_by(intent.id)), "offers": offers,
+                "envelope_hex": intent.raw.hex()}
 
-    @app.post("/v1/intents/{intent_id}/withdraw", dependencies=guarded)
+    @app.post("/v1/intents/{intent_id}/withdraw", dependencies=guarded,
+              responses=errors(404, 409, 422))
     async def withdraw(intent_id: str, body: PostReason | None = None) -> dict[str, Any]:
         await agent.withdraw(intent_id, (body or PostReason()).reason)
-        return _intent_json(agent.intent(intent_id))
+        return _intent_json(agent.intent(intent_id), agent.heard_by(intent_id))
 
-    @app.get("/v1/intents/{intent_id}/offers", dependencies=guarded)
-    async def offers(intent_id: str, wait: float = 0.0, count: int = 1
+    @app.get("/v1/intents/{intent_id}/offers", dependencies=guarded,
+             responses=errors(404, 422))
+    async def offers(intent_id: str, wait: Wait = 0.0, count: Count = 1
                      ) -> list[dict[str, Any]]:
         """With `wait` (seconds, up to 60), hold the answer until `count` offers are in."""
-        if not 0 <= wait <= MAX_WAIT or not 0 <= count <= 1000:
-            raise AgentError(Kind.INVALID, f"wait is 0 to {MAX_WAIT:.0f} seconds, count 0 to 1000")
         found = agent.offers(intent_id)
         if wait:
             with trio.move_on_after(wait):
                 found = await agent.wait_for_offers(intent_id, count)
         return [_offer_json(o) for o in found]
 
-    @app.post("/v1/offers/{ref}/counter", dependencies=guarded)
+    @app.post("/v1/offers/{ref}/counter", dependencies=guarded,
+              responses=errors(404, 409, 422))
     async def counter(ref: str, body: PostCounter) -> dict[str, Any]:
         current = agent.store.negotiation(ref)
         if current is None:
@@ -192,9 +239,10 @@ def create_app(
         return _offer_json(await agent.counter(ref, price, body.note))
 
     @app.post("/v1/offers/{ref}/accept", dependencies=guarded,
-              responses={202: {"description": "signed by both, but the vendor has not yet "
-                                              "acknowledged storing it: `state` is `pending` "
-                                              "and the daemon keeps delivering it"}})
+              responses={**errors(404, 409, 422, 502), 202: {
+                  "description": "signed by both, but the vendor has not yet acknowledged "
+                                 "storing it: `state` is `pending` and the daemon keeps "
+                                 "delivering it"}})
     async def accept(ref: str) -> JSONResponse:
         """Returns once the vendor acknowledged storing the agreement (200, `agreed`), or
         after the step timeout with the acknowledgement still owed (202, `pending`)."""
@@ -202,7 +250,8 @@ def create_app(
         return JSONResponse(_agreement_json(agreement, raw=True),
                             status_code=200 if agreement.state == "agreed" else 202)
 
-    @app.post("/v1/offers/{ref}/reject", dependencies=guarded)
+    @app.post("/v1/offers/{ref}/reject", dependencies=guarded,
+              responses=errors(404, 409, 422))
     async def reject(ref: str, body: PostReason | None = None) -> dict[str, Any]:
         return _offer_json(await agent.reject(ref, (body or PostReason()).reason))
 
@@ -210,19 +259,18 @@ def create_app(
     async def agreements() -> list[dict[str, Any]]:
         return [_agreement_json(a) for a in agent.store.agreements()]
 
-    @app.get("/v1/agreements/{agreement_id}", dependencies=guarded)
+    @app.get("/v1/agreements/{agreement_id}", dependencies=guarded,
+             responses=errors(404, 422))
     async def agreement(agreement_id: str) -> dict[str, Any]:
         found = agent.store.agreement(agreement_id)
         if found is None:
             raise AgentError(Kind.NOT_FOUND, f"no agreement {agreement_id}")
         return _agreement_json(found, raw=True)
 
-    @app.get("/v1/peers", dependencies=guarded)
-    async def peers(topic: str | None = None, count: int = 1, wait: float = 0.0
-                    ) -> dict[str, Any]:
+    @app.get("/v1/peers", dependencies=guarded, responses=errors(422))
+    async def peers(topic: Annotated[str | None, Query(max_length=256)] = None,
+                    count: Count = 1, wait: Wait = 0.0) -> dict[str, Any]:
         """With `topic` and `wait`, hold the answer until `count` peers subscribe to it."""
-        if not 0 <= wait <= MAX_WAIT or not 0 <= count <= 1000:
-            raise AgentError(Kind.INVALID, f"wait is 0 to {MAX_WAIT:.0f} seconds, count 0 to 1000")
         if topic is not None and wait and wait_for_topic is not None:
             with trio.move_on_after(wait):
                 await wait_for_topic(topic, count)
@@ -231,6 +279,5 @@ def create_app(
 
     add_assistant_routes(app, agent, guarded, status)
     add_data_routes(app, agent, guarded)
-    if network is not None:
-        add_network_routes(app, network, guarded)
+    add_network_routes(app, network, guarded)
     return app

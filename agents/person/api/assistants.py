@@ -5,12 +5,13 @@
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Query
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from intentcast.agents.errors import AgentError, Kind
 from intentcast.agents.person.agent import PersonAgent
 from intentcast.agents.person.api.fields import Amount, Category, Currency, FieldName, minor_units
+from intentcast.agents.person.api.responses import errors
 from intentcast.agents.store import audit, grants
 from intentcast.protocol import Money, Scope, is_did
 
@@ -53,7 +54,8 @@ def add_routes(app: FastAPI, agent: PersonAgent, guarded: list[Any],
             raise AgentError(Kind.CONFLICT, "this agent has no assistant desk")
         return agent.desk
 
-    @app.post("/v1/assistants/grants", dependencies=guarded, status_code=201)
+    @app.post("/v1/assistants/grants", dependencies=guarded, status_code=201,
+              responses=errors(409, 422))
     async def post_grant(body: PostGrant) -> dict[str, Any]:
         if not is_did(body.assistant):
             raise AgentError(Kind.INVALID, "assistant: not a did:key")
@@ -71,22 +73,25 @@ def add_routes(app: FastAPI, agent: PersonAgent, guarded: list[Any],
         now = agent.now()
         return [grant_json(g, now) for g in grants.grants(agent.store)]
 
-    @app.get("/v1/assistants/grants/{grant_id}", dependencies=guarded)
+    @app.get("/v1/assistants/grants/{grant_id}", dependencies=guarded,
+             responses=errors(404, 422))
     async def get_grant(grant_id: str) -> dict[str, Any]:
         found = grants.grant(agent.store, grant_id)
         if found is None:
             raise AgentError(Kind.NOT_FOUND, f"no grant {grant_id}")
         return grant_json(found, agent.now(), status())
 
-    @app.post("/v1/assistants/grants/{grant_id}/revoke", dependencies=guarded)
+    @app.post("/v1/assistants/grants/{grant_id}/revoke", dependencies=guarded,
+              responses=errors(404, 409, 422))
     async def revoke(grant_id: str) -> dict[str, Any]:
         links = await desk().revoke(grant_id)
         found = grants.grant(agent.store, grant_id)
         assert found is not None
         return {**grant_json(found, agent.now()), "links_revoked": links}
 
-    @app.get("/v1/assistants/log", dependencies=guarded)
-    async def log(intent_id: str | None = None) -> list[dict[str, Any]]:
+    @app.get("/v1/assistants/log", dependencies=guarded, responses=errors(422))
+    async def log(intent_id: Annotated[str | None, Query(max_length=128)] = None
+                  ) -> list[dict[str, Any]]:
         """Everything assistants did for the person, from the audit log, oldest first."""
         found = [e for e in audit.entries(agent.store.db) if e.kind in AUDIT_KINDS]
         rows = [{"seq": e.seq, "at": e.at, "kind": e.kind, **e.data} for e in found

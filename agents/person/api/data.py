@@ -8,7 +8,7 @@ consents to; the audit log records that an attribute changed, never its value.
 
 from typing import Annotated, Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Path
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -29,10 +29,13 @@ from intentcast.agents.person.api.fields import (
     PostcodePrefix,
     minor_units,
 )
+from intentcast.agents.person.api.responses import errors
 from intentcast.agents.person.requests import request_from_cart
 from intentcast.agents.store import audit, cart, consents, credits
 
 _NAME: TypeAdapter[str] = TypeAdapter(FieldName)
+ItemId = Annotated[int, Path(ge=1, le=2**63 - 1, description="a cart item's id")]
+"""SQLite's integers end at 2**63 - 1; past that is a 422, not an OverflowError."""
 
 
 class PostCartItem(BaseModel):
@@ -74,14 +77,14 @@ def add_routes(app: FastAPI, agent: PersonAgent, guarded: list[Any]) -> None:
     async def list_attributes() -> list[str]:
         return store.attribute_names()
 
-    @app.get("/v1/profile/{name}", dependencies=guarded)
+    @app.get("/v1/profile/{name}", dependencies=guarded, responses=errors(404, 422))
     async def get_attribute(name: str) -> dict[str, Any]:
         value = store.get_attribute(checked(name))
         if value is None:
             raise AgentError(Kind.NOT_FOUND, f"no attribute {name}")
         return {"name": name, "value": value}
 
-    @app.put("/v1/profile/{name}", dependencies=guarded)
+    @app.put("/v1/profile/{name}", dependencies=guarded, responses=errors(422))
     async def put_attribute(name: str, body: PutAttribute) -> dict[str, Any]:
         now = agent.now()
         with store.transaction() as db:
@@ -89,7 +92,7 @@ def add_routes(app: FastAPI, agent: PersonAgent, guarded: list[Any]) -> None:
             audit.append(db, at=now, kind="attribute_set", data={"name": name})
         return {"name": name, "value": body.value}
 
-    @app.post("/v1/cart", dependencies=guarded, status_code=201)
+    @app.post("/v1/cart", dependencies=guarded, status_code=201, responses=errors(409, 422))
     async def add_to_cart(body: PostCartItem) -> dict[str, Any]:
         cap = minor_units(body.max_price, body.currency)
         item = cart.add(store, body.category, body.description, cap, body.currency,
@@ -100,12 +103,14 @@ def add_routes(app: FastAPI, agent: PersonAgent, guarded: list[Any]) -> None:
     async def list_cart() -> list[dict[str, Any]]:
         return [i.__dict__ for i in cart.items(store)]
 
-    @app.delete("/v1/cart/{item_id}", dependencies=guarded)
-    async def remove_from_cart(item_id: int) -> dict[str, Any]:
+    # `:int`: digits only, so /v1/cart/intent is no DELETE path (its 405 says POST alone)
+    @app.delete("/v1/cart/{item_id:int}", dependencies=guarded, responses=errors(404, 422))
+    async def remove_from_cart(item_id: ItemId) -> dict[str, Any]:
         cart.remove(store, item_id)
         return {"removed": item_id}
 
-    @app.post("/v1/cart/intent", dependencies=guarded, status_code=201)
+    @app.post("/v1/cart/intent", dependencies=guarded, status_code=201,
+              responses=errors(409, 422))
     async def intent_from_cart(body: PostCartIntent) -> dict[str, Any]:
         """Turn the whole cart into one intent; the cart is emptied once it is posted."""
         request = request_from_cart(store, expires_in=body.expires_in, country=body.country,
@@ -122,7 +127,8 @@ def add_routes(app: FastAPI, agent: PersonAgent, guarded: list[Any]) -> None:
                  "currency": c.currency, "state": c.state, "ref": c.ref}
                 for c in credits.all_(store)]
 
-    @app.post("/v1/offers/{ref}/redeem", dependencies=guarded)
+    @app.post("/v1/offers/{ref}/redeem", dependencies=guarded,
+              responses=errors(404, 409, 422))
     async def redeem(ref: str) -> dict[str, Any]:
         """Present a credit from this offer's vendor; then counter at the lower price."""
         value = await agent.redeem(ref)
@@ -132,7 +138,8 @@ def add_routes(app: FastAPI, agent: PersonAgent, guarded: list[Any]) -> None:
     async def list_consents() -> list[dict[str, Any]]:
         return [consent_json(c) for c in consents.all_(store)]
 
-    @app.post("/v1/consents/{consent_id}/revoke", dependencies=guarded)
+    @app.post("/v1/consents/{consent_id}/revoke", dependencies=guarded,
+              responses=errors(404, 409, 422))
     async def revoke_consent(consent_id: str) -> dict[str, Any]:
         if agent.data is None:
             raise AgentError(Kind.CONFLICT, "this agent cannot reach vendors")
