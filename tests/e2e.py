@@ -54,10 +54,26 @@ class Proc:
         self._arrived.update((id(e), now) for e in events)
         return events
 
+    def net_events(self, since: float = 0.0) -> list[dict[str, Any]]:
+        """The network events the agent logged (intentcast.net lines: JSON, stamped `at` on
+        the machine's monotonic clock), from `since` on."""
+        found = []
+        text = self.log.read_text("utf-8", "replace") if self.log.exists() else ""
+        for line in text.splitlines():
+            _, sep, body = line.partition("intentcast.net: ")
+            if sep and body.startswith("{"):
+                try:
+                    event = json.loads(body)
+                except ValueError:
+                    continue
+                if event.get("at", 0.0) >= since:
+                    found.append(event)
+        return found
+
     def connected_peers(self) -> set[str]:
-        """The peers this agent is connected to, from the network events it printed."""
+        """The peers this agent is connected to, from the network events it logged."""
         peers: set[str] = set()
-        for e in self.events:
+        for e in self.net_events():
             if e.get("event") == "peer_connected":
                 peers.add(e["peer_id"])
             elif e.get("event") == "peer_disconnected":

@@ -40,25 +40,18 @@ def at(port: int) -> str:
     return f"/ip4/127.0.0.1/tcp/{port}"
 
 
-def watch(procs: list[Proc], event: str, timeout: float = 30.0, **match: Any
+def watch(procs: list[Proc], event: str, since: float, timeout: float = 30.0, **match: Any
           ) -> dict[str, Any]:
-    """The first `event` (matching `match`) any of `procs` prints, read within ~50 ms of
-    being printed, so that `Proc.arrival` is a fair clock."""
+    """The first network event `event` (matching `match`) any of `procs` logged after
+    `since`; its `at` is when it happened, on the machine's monotonic clock."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for proc in procs:
-            proc.drain(0.05)
-            for seen in proc.events:
+            for seen in proc.net_events(since):
                 if seen.get("event") == event and all(seen.get(k) == v for k, v in match.items()):
                     return seen
+        procs[0].drain(0.05)  # the log file has no event to wait on: the agent's stdout does
     raise AssertionError(f"no {event} {match} from {[p.name for p in procs]} in {timeout} s")
-
-
-def fresh(proc: Proc) -> Proc:
-    """Forget what the process printed so far (expect() then sees only what comes next)."""
-    proc.drain(0.05)
-    proc.events.clear()
-    return proc
 
 
 def vendor(cluster: Cluster, name: str, catalog: str, port: int, *bootstrap: str,
@@ -114,14 +107,13 @@ def test_restarts_reconnect_by_themselves_and_peers_shows_who_is_who(cluster):
     assert peers[bargain_id]["topics"] == [OUTDOOR]
 
     # The daemon restarts on the same home: same port, and nobody does anything.
-    fresh(trail), fresh(bargain)
     client.close()
     assert person.stop() == 0, person.tail()
     started = time.monotonic()
     person, _ = cluster.person()
     ready = person.arrival(person.events[0])
-    back = [watch([v], "peer_connected", peer_id=person_id) for v in (trail, bargain)]
-    reconnect = max(v.arrival(e) for v, e in zip((trail, bargain), back, strict=True))
+    reconnect = max(watch([v], "peer_connected", started, peer_id=person_id)["at"]
+                    for v in (trail, bargain))
     print(f"\ndaemon restart: ready {ready - started:.2f} s after the restart began, both "
           f"vendors reconnected {reconnect - started:.2f} s after it "
           f"({reconnect - ready:+.2f} s from ready)")
@@ -129,13 +121,12 @@ def test_restarts_reconnect_by_themselves_and_peers_shows_who_is_who(cluster):
     assert len(offers_from(client, 2)) == 2
 
     # A vendor restarts without being told any peer: its peer book is enough.
-    fresh(person)
     assert bargain.stop() == 0, bargain.tail()
     cluster.forget(bargain)
     started = time.monotonic()
     bargain = vendor(cluster, "bargain", "bargainblast.toml", 0, init=False)
-    seen = watch([person], "peer_connected", peer_id=bargain_id)
-    print(f"vendor restart: the daemon heard it again {person.arrival(seen) - started:.2f} s "
+    seen = watch([person], "peer_connected", started, peer_id=bargain_id)
+    print(f"vendor restart: the daemon heard it again {seen['at'] - started:.2f} s "
           "after the restart began")
     assert len(offers_from(client, 2)) == 2
 
@@ -150,23 +141,22 @@ def test_an_assistant_follows_a_daemon_that_moved_and_is_heard_again_after_its_r
     assistant_home, did = cluster.assistant_home()
     made = client.call("POST", "/v1/assistants/grants", json={"assistant": did, **GRANT})
     assistant = cluster.assistant(assistant_home, BEST_PRICE, made)  # the grant file only
-    watch([assistant], "desk", state="connected")
+    watch([assistant], "desk", 0.0, state="connected")
 
     def deal_through_the_assistant() -> None:
         client.call("GET", "/v1/peers", params={"topic": OUTDOOR, "count": 1, "wait": 20})
         intent = client.call("POST", "/v1/intents", json={**TENT, "assistant": did})
-        watch([assistant], "report", intent_id=intent["id"], timeout=40)
+        assistant.expect("report", intent_id=intent["id"], timeout=40)
 
     deal_through_the_assistant()
     # The daemon comes back on another port: the grant file's address is stale now.
-    fresh(assistant)
     client.close()
     assert person.stop() == 0, person.tail()
     started = time.monotonic()
     person, _ = cluster.person("person", "--listen", at(free_port()))
-    seen = watch([assistant], "desk", state="connected")
+    seen = watch([assistant], "desk", started, state="connected")
     print(f"\ndaemon moved: the assistant was back at its desk "
-          f"{assistant.arrival(seen) - started:.2f} s after the restart began")
+          f"{seen['at'] - started:.2f} s after the restart began")
     client = cluster.api(home)
     deal_through_the_assistant()
 
@@ -175,7 +165,7 @@ def test_an_assistant_follows_a_daemon_that_moved_and_is_heard_again_after_its_r
     cluster.forget(assistant)
     started = time.monotonic()
     assistant = cluster.assistant(assistant_home, BEST_PRICE, made, name="assistant-again")
-    seen = watch([assistant], "desk", state="connected")
-    print(f"assistant restart: back at its desk {assistant.arrival(seen) - started:.2f} s "
+    seen = watch([assistant], "desk", started, state="connected")
+    print(f"assistant restart: back at its desk {seen['at'] - started:.2f} s "
           "after the restart began")
     deal_through_the_assistant()

@@ -26,7 +26,7 @@ from intentcast.agents.net.network import NodeNetwork
 from intentcast.agents.runtime import home as homes
 from intentcast.agents.runtime import lock
 from intentcast.agents.runtime.home import NetOptions
-from intentcast.agents.runtime.network import HeldEvents, announce_ready, make_node
+from intentcast.agents.runtime.network import log_event, make_node
 from intentcast.agents.runtime.process import (
     Stop,
     announce,
@@ -126,11 +126,10 @@ async def _serve(stopping: Stop, store: Any, config: homes.Config, key: KeyPair,
     # Negotiations whose streams died with the last run are over; countersigned agreements
     # the vendor never acknowledged are redelivered (spec §7.1).
     store.end_interrupted(now=int(time.time()), note="interrupted: the assistant restarted")
-    events = HeldEvents(announce)  # printed after the ready line
-    node = make_node(store, config, net, key.seed, on_event=events)
+    node = make_node(store, config, net, key.seed)
     async with node, trio.open_nursery() as nursery:
         client = DeskClient(node, peer_id, addrs, grant,
-                            on_state=lambda state: events({"event": "desk", "state": state}))
+                            on_state=lambda state: log_event({"event": "desk", "state": state}))
         agent = AssistantAgent(store, key, NodeNetwork(node), client, assistant, scope,
                                on_event=announce)
         agent.nursery = nursery
@@ -147,8 +146,7 @@ async def _serve(stopping: Stop, store: Any, config: homes.Config, key: KeyPair,
             await client.connected.wait()
         if not client.connected.is_set():
             announce({"event": "waiting", "error": "the person's daemon has not let us in yet"})
-        announce_ready(node, {"event": "ready", "role": "assistant", "did": key.did,
-                              "name": type(assistant).__name__, "peer_id": node.peer_id,
-                              "addrs": node.multiaddrs()})
+        announce({"event": "ready", "role": "assistant", "did": key.did, "name":
+                   type(assistant).__name__, "peer_id": node.peer_id, "addrs": node.multiaddrs()})
         await stopping.wait()
         nursery.cancel_scope.cancel()

@@ -34,9 +34,10 @@ from intentcast.agents.person.desk import Desk
 from intentcast.agents.runtime import home as homes
 from intentcast.agents.runtime import lock
 from intentcast.agents.runtime.home import NetOptions
-from intentcast.agents.runtime.network import announce_ready, make_node
+from intentcast.agents.runtime.network import make_node
 from intentcast.agents.runtime.process import (
     Stop,
+    announce,
     check_listen,
     run_agent,
     stop_on_signals,
@@ -137,9 +138,9 @@ async def _person_main(stopping: Stop, home: Path, store: Store, config: homes.C
             bound_port: int = await nursery.start(
                 partial(_serve_then_stop, app, counters, api, stop, nursery.cancel_scope))
             homes.write_api_address(home, config.api_host, bound_port, os.getpid())
-            announce_ready(node, {"event": "ready", "role": "person", "peer_id": node.peer_id,
-                                  "addrs": node.multiaddrs(), "api": f"http://{config.api_host}:"
-                                  f"{bound_port}"})
+            announce({"event": "ready", "role": "person", "peer_id": node.peer_id,
+                       "addrs": node.multiaddrs(), "api": f"http://{config.api_host}:"
+                       f"{bound_port}"})
             await stopping.wait()
             stop.set()
             nursery.cancel_scope.deadline = trio.current_time() + STOP_GRACE

@@ -2,21 +2,28 @@
 
 The three roles make their node here, so they share one reading of `[network]`
 (the command line adds to it), one peer book (the agent's SQLite store) and one
-way of reporting what happens on the network: a JSON line per event
-(`peer_connected`, `peer_disconnected`, `behind_nat`, `reachable`, `cut_off`, ...).
+way of reporting what happens on the network: a log line at INFO per event
+(`peer_connected`, `peer_disconnected`, `topic_peers`, `behind_nat`, `reachable`,
+`relay_lost`, `cut_off`), its text a JSON object with `at`, the machine's monotonic
+clock, so that a program reading the log can time what it sees. stdout stays the
+agent's own events.
 """
 
 from __future__ import annotations
 
+import json
+import logging
+import time
 from typing import Any
 
 from intentcast.agents.net.about import About
 from intentcast.agents.net.node import EventSink, Node
 from intentcast.agents.net.peerbook import PeerRecord
 from intentcast.agents.runtime.home import Config, NetOptions
-from intentcast.agents.runtime.process import announce
 from intentcast.agents.store import peerbook
 from intentcast.agents.store.db import Store
+
+log = logging.getLogger("intentcast.net")
 
 
 class StoredPeerBook:
@@ -46,31 +53,9 @@ def _record(peer: peerbook.KnownPeer) -> PeerRecord:
                       peer.topics).cleaned()
 
 
-class HeldEvents:
-    """Network events, held back until the agent has printed its `ready` line (which the
-    demo and the tests read first), then printed as they come."""
-
-    def __init__(self, sink: EventSink) -> None:
-        self.sink = sink
-        self.held: list[dict[str, Any]] | None = []
-
-    def __call__(self, event: dict[str, Any]) -> None:
-        if self.held is None:
-            self.sink(event)
-        elif len(self.held) < 256:
-            self.held.append(event)
-
-    def release(self) -> None:
-        held, self.held = self.held or [], None
-        for event in held:
-            self.sink(event)
-
-
-def announce_ready(node: Node, event: dict[str, Any]) -> None:
-    """Print the agent's `ready` line, then the network events held back until now."""
-    announce(event)
-    if isinstance(node.on_event, HeldEvents):
-        node.on_event.release()
+def log_event(event: dict[str, Any]) -> None:
+    """One network event as one log line (logger `intentcast.net`, level INFO)."""
+    log.info("%s", json.dumps({**event, "at": round(time.monotonic(), 3)}))
 
 
 def make_node(store: Store, config: Config, options: NetOptions, host_seed: bytes, *,
@@ -85,4 +70,4 @@ def make_node(store: Store, config: Config, options: NetOptions, host_seed: byte
         relay_service=relay_service,
         relays=list(dict.fromkeys([*config.relays, *options.relays])),
         reachability=options.reachability or config.reachability,
-        on_event=on_event or HeldEvents(announce))
+        on_event=on_event or log_event)

@@ -20,7 +20,7 @@ from intentcast.agents.net.node import DATA_PROTOCOL, Delivery
 from intentcast.agents.runtime import home as homes
 from intentcast.agents.runtime import lock
 from intentcast.agents.runtime.home import NetOptions
-from intentcast.agents.runtime.network import HeldEvents, announce_ready, make_node
+from intentcast.agents.runtime.network import make_node
 from intentcast.agents.runtime.process import (
     Stop,
     announce,
@@ -75,10 +75,9 @@ async def _serve(stopping: Stop, store: Store, config: homes.Config, catalog: Ca
     store.end_interrupted(now=closing.now(), note="interrupted: the responder restarted")
     topics = sorted(catalog.topics)
     about = About(role="vendor", name=catalog.name, topics=tuple(intent_topic(t) for t in topics))
-    events = HeldEvents(announce)  # printed after the ready line
-    node = make_node(store, config, net, secret(store, HOST_SEED), about=about, on_event=events)
+    node = make_node(store, config, net, secret(store, HOST_SEED), about=about)
     async with node, trio.open_nursery() as nursery:
-        node.on_drop = lambda reason, topic: events(
+        node.on_drop = lambda reason, topic: announce(
             {"event": "dropped", "reason": reason, "topic": topic})
         agent = VendorAgent(store, key, catalog, policy, NodeNetwork(node), closing=closing,
                             on_refused=lambda event: announce({"event": "refused", **event}),
@@ -96,9 +95,9 @@ async def _serve(stopping: Stop, store: Store, config: homes.Config, catalog: Ca
             nursery.start_soon(_answer_all, intents, agent)
         node.serve(about.topics)  # advertised in the DHT, found by people posting in them
         await node.join()  # every handler is set: the first identify lists them all
-        announce_ready(node, {"event": "ready", "role": "vendor", "did": key.did,
-                              "name": catalog.name, "peer_id": node.peer_id,
-                              "addrs": node.multiaddrs(), "topics": sorted(catalog.topics)})
+        announce({"event": "ready", "role": "vendor", "did": key.did, "name": catalog.name,
+                   "peer_id": node.peer_id, "addrs": node.multiaddrs(),
+                   "topics": sorted(catalog.topics)})
         await stopping.wait()
         nursery.cancel_scope.cancel()
 
