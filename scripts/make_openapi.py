@@ -12,6 +12,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from intentcast.agents.person.agent import PersonAgent
 from intentcast.agents.person.api.app import create_app
@@ -32,10 +33,19 @@ class _Offline:
     async def publish_intent(self, data: bytes) -> None:
         raise RuntimeError("offline")
 
+    def peer_views(self) -> list[Any]:
+        return []
+
+    def network_status(self) -> dict[str, Any]:
+        return {}
+
+    async def connect(self, addr: str) -> bool:
+        raise RuntimeError("offline")
+
 
 def document() -> str:
     agent = PersonAgent(Store(Path(":memory:")), MasterKey(bytes(32)), _Offline())
-    app = create_app(agent, "unused", dict)
+    app = create_app(agent, "unused", dict, network=_Offline())
     return json.dumps(app.openapi(), indent=2, sort_keys=True) + "\n"
 
 

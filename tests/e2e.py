@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,8 @@ from intentcast.agents.runtime.setup import init
 ROOT = Path(__file__).resolve().parent.parent
 CATALOGS = ROOT / "examples" / "catalogs"
 PASSPHRASE = "e2e-passphrase"
+EPHEMERAL = "/ip4/127.0.0.1/tcp/0"
+"""Where test agents listen unless a test names a port: any free one, on loopback."""
 
 
 @dataclass
@@ -34,6 +36,7 @@ class Proc:
     log: Path
     events: list[dict[str, Any]] = field(default_factory=list)
     _buffer: bytes = b""
+    _arrived: dict[int, float] = field(default_factory=dict)
 
     def _lines(self, timeout: float) -> list[dict[str, Any]]:
         assert self.proc.stdout is not None
@@ -46,7 +49,40 @@ class Proc:
             raise AssertionError(f"{self.name} exited: {self.tail()}")
         self._buffer += chunk
         *lines, self._buffer = self._buffer.split(b"\n")
-        return [json.loads(line) for line in lines if line.strip()]
+        events = [json.loads(line) for line in lines if line.strip()]
+        now = time.monotonic()
+        self._arrived.update((id(e), now) for e in events)
+        return events
+
+    def net_events(self, since: float = 0.0) -> list[dict[str, Any]]:
+        """The network events the agent logged (intentcast.net lines: JSON, stamped `at` on
+        the machine's monotonic clock), from `since` on."""
+        found = []
+        text = self.log.read_text("utf-8", "replace") if self.log.exists() else ""
+        for line in text.splitlines():
+            _, sep, body = line.partition("intentcast.net: ")
+            if sep and body.startswith("{"):
+                try:
+                    event = json.loads(body)
+                except ValueError:
+                    continue
+                if event.get("at", 0.0) >= since:
+                    found.append(event)
+        return found
+
+    def connected_peers(self) -> set[str]:
+        """The peers this agent is connected to, from the network events it logged."""
+        peers: set[str] = set()
+        for e in self.net_events():
+            if e.get("event") == "peer_connected":
+                peers.add(e["peer_id"])
+            elif e.get("event") == "peer_disconnected":
+                peers.discard(e["peer_id"])
+        return peers
+
+    def arrival(self, event: dict[str, Any]) -> float:
+        """When the test read this event (time.monotonic())."""
+        return self._arrived[id(event)]
 
     def expect(self, event: str, timeout: float = 20.0, **match: Any) -> dict[str, Any]:
         """The first event of this kind (matching `match`), seen before or arriving now."""
@@ -127,7 +163,8 @@ class Cluster:
 
     def home(self, name: str, config: Config) -> Path:
         home = self.root / name
-        init(home, config, PASSPHRASE, fast_kdf=True)
+        init(home, replace(config, listen=config.listen or EPHEMERAL), PASSPHRASE,
+             fast_kdf=True)
         return home
 
     def person(self, name: str = "person", *extra: str) -> tuple[Proc, Path]:
@@ -154,7 +191,8 @@ class Cluster:
     def assistant_home(self, name: str = "assistant") -> tuple[Path, str]:
         """A new assistant home and the assistant's DID."""
         home = self.root / name
-        return home, init(home, Config(role="assistant"), PASSPHRASE, fast_kdf=True)
+        return home, init(home, Config(role="assistant", listen=EPHEMERAL), PASSPHRASE,
+                          fast_kdf=True)
 
     def assistant(self, home: Path, spec: str, grant: dict[str, Any], *bootstrap: str,
                   name: str = "assistant") -> Proc:

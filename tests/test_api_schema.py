@@ -37,6 +37,24 @@ schema.config.generation.update(max_examples=EXAMPLES, database="none")
 seen: list[int] = []
 
 
+class Offline:
+    """The daemon's network as the API sees it, with no peer (dials reach nobody)."""
+
+    peer_id = "12D3KooWPjceQrSwdWXPyLLeABRXmuqt69Rg3sBYbU1Nft9HyQ6X"
+
+    def multiaddrs(self) -> list[str]:
+        return []
+
+    def peer_views(self) -> list:
+        return []
+
+    def network_status(self) -> dict:
+        return {"reachability": "direct"}
+
+    async def connect(self, addr: str) -> bool:
+        return False
+
+
 def _serve(tmp: Path, ready: queue.Queue, stop_box: list) -> None:
     async def main() -> None:
         async with trio.open_nursery() as nursery:
@@ -44,7 +62,8 @@ def _serve(tmp: Path, ready: queue.Queue, stop_box: list) -> None:
             build(market, tmp, ["trailhead.toml", "copper-kettle.toml"])
             status = {"peer_id": market.peer_id, "addrs": market.multiaddrs(), "peers": []}
             counters, stop = ApiCounters(), trio.Event()
-            app = create_app(market.person, TOKEN, lambda: {**status, "api": counters.snapshot()})
+            app = create_app(market.person, TOKEN, lambda: {**status, "api": counters.snapshot()},
+                             network=Offline())
             port = await nursery.start(serve_api, app, counters, ("127.0.0.1", 0), stop)
             stop_box.append((trio.lowlevel.current_trio_token(), stop))
             ready.put(port)

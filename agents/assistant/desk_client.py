@@ -1,9 +1,10 @@
 """The assistant's line to the person's daemon: renew links, file copies, hear events.
 
 Every request is its own `/intentcast/assistant/1` stream with one answer; the
-event stream is the `hello` stream, kept open and reopened with a growing
-pause (at most 10 s) whenever it breaks, so a daemon restart costs nothing but
-a few seconds.
+event stream is the `hello` stream, kept open and reopened whenever it breaks:
+at once when the node reconnects to the daemon (a restarted daemon dials its
+assistants itself, from its peer book, wherever it moved to), else after a
+growing pause (at most 10 s).
 """
 
 from __future__ import annotations
@@ -39,14 +40,20 @@ class StreamOpener(Protocol):
     def multiaddrs(self) -> list[str]: ...
     async def open_stream(self, peer_id: str, addrs: list[str], protocol: str
                           ) -> Channel: ...
+    async def wait_connected(self, peer_id: str) -> None:
+        """Return once a new connection to the peer is up."""
+        ...
 
 
 class DeskClient:
-    def __init__(self, node: StreamOpener, peer_id: str, addrs: list[str], grant: bytes) -> None:
+    def __init__(self, node: StreamOpener, peer_id: str, addrs: list[str], grant: bytes,
+                 on_state: Callable[[str], None] | None = None) -> None:
         self.node = node
         self.peer_id = peer_id
         self.addrs = addrs
         self.grant = grant
+        self.on_state = on_state
+        """Told "connected" when the daemon welcomes us, "disconnected" when the line breaks."""
         self.connected = trio.Event()
 
     async def _ask(self, frame: bytes) -> Any:
@@ -78,8 +85,11 @@ class DeskClient:
                 refused(str(exc))
             except Exception as exc:  # the daemon is down or unreachable: try again
                 log.info("event stream to the person's agent broke: %s", exc)
+            if self.connected.is_set() and self.on_state is not None:
+                self.on_state("disconnected")
             self.connected = trio.Event()
-            await trio.sleep(pause)
+            with trio.move_on_after(pause):
+                await self.node.wait_connected(self.peer_id)
             pause = min(pause * 2, 10.0)
 
     async def _listen(self, handle: Callable[[Any], Awaitable[None]]) -> None:
@@ -92,6 +102,8 @@ class DeskClient:
                     raise ControlError(event.error)
                 if isinstance(event, Welcome):
                     self.connected.set()
+                    if self.on_state is not None:
+                        self.on_state("connected")
                 await handle(event)
         finally:
             await stream.close()

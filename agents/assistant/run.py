@@ -23,9 +23,10 @@ from intentcast.agents.assistant.agent import AssistantAgent
 from intentcast.agents.assistant.desk_client import DeskClient
 from intentcast.agents.assistant.sdk import Assistant
 from intentcast.agents.net.network import NodeNetwork
-from intentcast.agents.net.node import Node
 from intentcast.agents.runtime import home as homes
 from intentcast.agents.runtime import lock
+from intentcast.agents.runtime.home import NetOptions
+from intentcast.agents.runtime.network import log_event, make_node
 from intentcast.agents.runtime.process import (
     Stop,
     announce,
@@ -92,49 +93,53 @@ def load_grant_file(path: Path, key: KeyPair) -> tuple[bytes, Scope, str, list[s
 
 
 def run_assistant(home: Path, passphrase: Passphrase, spec: str, delegation: Path, *,
-                  listen: str | None, bootstrap: list[str], mdns: bool) -> int:
+                  net: NetOptions) -> int:
     config = homes.load_config(home)
     if config.role != "assistant":
         raise homes.HomeError(f"{home} is a {config.role} home; make one with "
                               "`intentcast assistant init`")
     assistant = load_assistant(spec)
     with lock.hold(home, "intentcast assistant run"):
-        check_listen(home, listen or config.listen)
+        check_listen(home, net.listen or config.listening)
         store = open_store(home, passphrase)
         try:
             key = KeyPair(secret(store, ASSISTANT_SEED))
             grant, scope, peer_id, addrs = load_grant_file(delegation, key)
-            run_agent(home, _main, store, key, assistant, grant, scope, peer_id, addrs,
-                      listen or config.listen, [*config.bootstrap, *bootstrap],
-                      mdns or config.mdns)
+            run_agent(home, _main, store, config, key, assistant, grant, scope, peer_id, addrs,
+                      net)
         finally:
             store.close()
     return 0
 
 
-async def _main(store: Any, key: KeyPair, assistant: Assistant, grant: bytes, scope: Scope,
-                peer_id: str, addrs: list[str], listen: str, bootstrap: list[str],
-                mdns: bool) -> None:
+async def _main(store: Any, config: homes.Config, key: KeyPair, assistant: Assistant,
+                grant: bytes, scope: Scope, peer_id: str, addrs: list[str], net: NetOptions
+                ) -> None:
     async with stop_on_signals() as stopping:
-        await _serve(stopping, store, key, assistant, grant, scope, peer_id, addrs, listen,
-                     bootstrap, mdns)
+        await _serve(stopping, store, config, key, assistant, grant, scope, peer_id, addrs,
+                     net)
 
 
-async def _serve(stopping: Stop, store: Any, key: KeyPair, assistant: Assistant, grant: bytes,
-                 scope: Scope, peer_id: str, addrs: list[str], listen: str,
-                 bootstrap: list[str], mdns: bool) -> None:
+async def _serve(stopping: Stop, store: Any, config: homes.Config, key: KeyPair,
+                 assistant: Assistant, grant: bytes, scope: Scope, peer_id: str,
+                 addrs: list[str], net: NetOptions) -> None:
     # Negotiations whose streams died with the last run are over; countersigned agreements
     # the vendor never acknowledged are redelivered (spec §7.1).
     store.end_interrupted(now=int(time.time()), note="interrupted: the assistant restarted")
-    node = Node(key.seed, listen=listen, bootstrap=bootstrap, enable_mdns=mdns)
+    node = make_node(store, config, net, key.seed)
     async with node, trio.open_nursery() as nursery:
-        client = DeskClient(node, peer_id, addrs, grant)
+        client = DeskClient(node, peer_id, addrs, grant,
+                            on_state=lambda state: log_event({"event": "desk", "state": state}))
         agent = AssistantAgent(store, key, NodeNetwork(node), client, assistant, scope,
                                on_event=announce)
         agent.nursery = nursery
         nursery.start_soon(agent.buyer.redeliver_forever)
 
         node.set_negotiation_handler(agent.handle_channel)
+        await node.join()
+        # The person's daemon, kept connected for good: where the grant file says, else where
+        # the peer book, identify or the DHT last saw it (a daemon may move).
+        node.keeper.want(peer_id, addrs, forever=True)
         nursery.start_soon(client.events, agent.on_desk,
                            lambda why: announce({"event": "refused_by_person", "error": why}))
         with trio.move_on_after(CONNECT_TIMEOUT):

@@ -67,8 +67,10 @@ def run(args: argparse.Namespace, home: Path) -> int:
         from intentcast.agents.runtime.setup import ensure_new, init
 
         ensure_new(home)
-        config = homes.Config(role="assistant", listen=args.listen or "/ip4/127.0.0.1/tcp/0",
-                              bootstrap=tuple(args.bootstrap), mdns=args.mdns)
+        config = homes.Config(role="assistant", listen=args.listen or "",
+                              bootstrap=tuple(args.bootstrap), mdns=args.mdns,
+                              relay_service=args.relay_service, relays=tuple(args.relay),
+                              reachability=args.reachability or "auto")
         did = init(home, config, read_passphrase(confirm=True), fast_kdf=args.insecure_fast_kdf)
         _print(args, {"home": str(home), "did": did, "role": "assistant"},
                lambda r: f"created assistant home {home}\n  identity {did}\n"
@@ -76,10 +78,10 @@ def run(args: argparse.Namespace, home: Path) -> int:
         return 0
     if action == "run":
         from intentcast.agents.assistant.run import run_assistant
+        from intentcast.agents.cli.network import options
 
         return run_assistant(home, lambda: read_passphrase(confirm=False), args.spec,
-                             args.delegation, listen=args.listen, bootstrap=args.bootstrap,
-                             mdns=args.mdns)
+                             args.delegation, net=options(args))
     client = connect(home)
     try:
         result, show = _call(args, home, client.call)

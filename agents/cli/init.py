@@ -15,8 +15,9 @@ from intentcast.agents.vendor.catalog import load as load_catalog
 def init_home(args: argparse.Namespace, home: Path, *, role: str) -> int:
     ensure_new(home)
     config = homes.Config(
-        role=role, listen=args.listen or "/ip4/127.0.0.1/tcp/0",
-        bootstrap=tuple(args.bootstrap), mdns=args.mdns,
+        role=role, listen=args.listen or "", bootstrap=tuple(args.bootstrap), mdns=args.mdns,
+        relay_service=args.relay_service, relays=tuple(args.relay),
+        reachability=args.reachability or "auto",
         api_port=getattr(args, "api_port", 0),
         catalog=str(args.catalog.resolve()) if role == "vendor" else None,
         log_level=getattr(args, "log_level", None) or "info",

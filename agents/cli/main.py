@@ -13,6 +13,7 @@ from pathlib import Path
 from intentcast.agents.cli import assistant as assistant_cmds
 from intentcast.agents.cli import audit as audit_cmds
 from intentcast.agents.cli import inspect as inspect_cmd
+from intentcast.agents.cli import network as network_cmds
 from intentcast.agents.cli import person as person_cmds
 from intentcast.agents.cli import vendor
 from intentcast.agents.cli import web as web_cmds
@@ -45,23 +46,13 @@ def _seconds(text: str) -> float:
     return value
 
 
-def _multiaddr(text: str) -> str:
-    if not text.startswith("/") or " " in text or len(text) > 255:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a multiaddr like /ip4/1.2.3.4/tcp/4001")
-    return text
-
-
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--home", type=Path, default=argparse.SUPPRESS,
                         help="agent home (default $INTENTCAST_HOME or ~/.intentcast)")
     common.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
                         help="JSON output for scripts")
-    network = argparse.ArgumentParser(add_help=False)
-    network.add_argument("--listen", type=_multiaddr, help="listen multiaddr")
-    network.add_argument("--bootstrap", type=_multiaddr, action="append", default=[],
-                         metavar="MULTIADDR", help="a peer to connect to (repeatable)")
-    network.add_argument("--mdns", action="store_true", help="find peers on the LAN with mDNS")
+    network = network_cmds.parent()
     network.add_argument("--log-level", choices=homes.LOG_LEVELS,
                          help="what to log on stderr (default: log.level in config.toml, info: "
                          "a line per event that matters)")
@@ -83,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="how long to wait for a vendor's answer, and for its proof of "
                         "deletion after a revocation (default 30)")
     person_cmds.add_commands(sub, common)
+    network_cmds.add_commands(sub, common)
     assistant_cmds.add_commands(sub, common, network)
     audit_cmds.add_commands(sub, common)
     web_cmds.add_commands(sub, common)
@@ -199,8 +191,8 @@ def _run(args: argparse.Namespace, home: Path) -> int:
     if command == "daemon":
         from intentcast.agents.person.daemon import run_person
 
-        return run_person(home, lambda: read_passphrase(confirm=False), listen=args.listen,
-                          bootstrap=args.bootstrap, mdns=args.mdns, api_port=args.api_port,
+        return run_person(home, lambda: read_passphrase(confirm=False),
+                          net=network_cmds.options(args), api_port=args.api_port,
                           step_timeout=args.step_timeout)
     if command == "assistant":
         return assistant_cmds.run(args, home)
@@ -208,6 +200,8 @@ def _run(args: argparse.Namespace, home: Path) -> int:
         return audit_cmds.run(args, home)
     if command in ("watch", "open"):
         return web_cmds.run(args, home)
+    if command in ("peers", "connect"):
+        return network_cmds.run(args, home)
     if command == "vendor":
         if args.action == "init":
             return init_home(args, home, role="vendor")
@@ -215,7 +209,7 @@ def _run(args: argparse.Namespace, home: Path) -> int:
             return vendor.data(args, home)
         from intentcast.agents.vendor.run import run_vendor
 
-        return run_vendor(home, lambda: read_passphrase(confirm=False), listen=args.listen,
-                          bootstrap=args.bootstrap, mdns=args.mdns, catalog=args.catalog,
+        return run_vendor(home, lambda: read_passphrase(confirm=False),
+                          net=network_cmds.options(args), catalog=args.catalog,
                           as_json=args.json)
     return person_cmds.run(args, home)

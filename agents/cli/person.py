@@ -117,7 +117,6 @@ def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     crevoke.add_argument("id")
     sub.add_parser("status", help="the daemon's identity, addresses and counters",
                    parents=[common])
-    sub.add_parser("peers", help="peers the daemon is connected to", parents=[common])
 
 
 def run(args: argparse.Namespace, home: Path) -> int:
@@ -188,8 +187,6 @@ def _dispatch(args: argparse.Namespace, call: Call) -> tuple[Any, Callable[[Any]
             return call("POST", f"/v1/consents/{args.id}/revoke"), _consent_line
         return call("GET", "/v1/consents"), lambda rows: "\n".join(
             _consent_line(c) for c in rows) or "no consents yet"
-    if command == "peers":
-        return call("GET", "/v1/peers"), lambda r: "\n".join(r["peers"]) or "no peers"
     return call("GET", "/v1/status"), _status
 
 
@@ -275,6 +272,12 @@ def _status(s: dict[str, Any]) -> str:
     lines = [f"peer id   {s.get('peer_id', '?')}"]
     lines += [f"listening {a}" for a in s.get("addrs", [])]
     lines.append(f"peers     {len(s.get('peers', []))}")
+    net = s.get("network") or {}
+    if net:
+        relays = ", ".join(net.get("relays", []))
+        lines.append(f"network   {net.get('reachability', '?')}"
+                     + (f", through relay {relays}" if relays else "")
+                     + (", relaying for others" if net.get("relay_service") else ""))
     lines.append(f"intents   {s.get('intents', 0)}, agreements {s.get('agreements', 0)}")
     dropped = s.get("dropped") or {}
     if dropped:

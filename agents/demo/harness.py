@@ -18,7 +18,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any
 
@@ -106,9 +106,11 @@ def _ready_line(proc: subprocess.Popen[bytes], out: IO[bytes], name: str, log: P
 
 
 def init_home(home: Path, config: Config) -> str:
-    """A throwaway home for the demo (cheap key derivation, the demo's passphrase)."""
+    """A throwaway home for the demo (cheap key derivation, the demo's passphrase), on any
+    free port of 127.0.0.1 unless the config names one."""
     try:
-        return init(home, config, DEMO_PASSPHRASE, fast_kdf=True)
+        return init(home, replace(config, listen=config.listen or "/ip4/127.0.0.1/tcp/0"),
+                    DEMO_PASSPHRASE, fast_kdf=True)
     except HomeError as exc:
         raise DemoError(str(exc)) from exc
 

@@ -33,6 +33,8 @@ from intentcast.agents.person.data import PersonData
 from intentcast.agents.person.desk import Desk
 from intentcast.agents.runtime import home as homes
 from intentcast.agents.runtime import lock
+from intentcast.agents.runtime.home import NetOptions
+from intentcast.agents.runtime.network import make_node
 from intentcast.agents.runtime.process import (
     Stop,
     announce,
@@ -60,17 +62,18 @@ STOP_GRACE = 0.5
 
 def _status(node: Node) -> dict[str, Any]:
     return {"peer_id": node.peer_id, "addrs": node.multiaddrs(), "peers": node.peers(),
-            "topics": node.topics(), "dropped": dict(node.dropped)}
+            "topics": node.topics(), "dropped": dict(node.dropped),
+            "network": node.network_status()}
 
 
-def run_person(home: Path, passphrase: Passphrase, *, listen: str | None, bootstrap: list[str],
-               mdns: bool, api_port: int | None, step_timeout: float = STEP_TIMEOUT) -> int:
+def run_person(home: Path, passphrase: Passphrase, *, net: NetOptions, api_port: int | None,
+               step_timeout: float = STEP_TIMEOUT) -> int:
     config = homes.load_config(home)
     if config.role != "person":
         raise homes.HomeError(f"{home} is a {config.role} home; use `intentcast vendor run`")
     with lock.hold(home, "intentcast daemon"):
         exposed = homes.readable_by_others(home / "api-token")
-        check_listen(home, listen or config.listen)
+        check_listen(home, net.listen or config.listening)
         api = _bind_api(home, config, api_port)
         try:
             store = open_store(home, passphrase)  # makes the home private again
@@ -78,8 +81,8 @@ def run_person(home: Path, passphrase: Passphrase, *, listen: str | None, bootst
                 if exposed:
                     homes.new_token(home)  # others could read it: it is worth nothing now
                 token = homes.read_token(home)
-                run_agent(home, _person_process, home, store, config, token, listen,
-                          bootstrap, mdns, api, step_timeout)
+                run_agent(home, _person_process, home, store, config, token, net, api,
+                          step_timeout)
             finally:
                 store.close()
                 (home / "api.json").unlink(missing_ok=True)
@@ -99,22 +102,19 @@ def _bind_api(home: Path, config: homes.Config, api_port: int | None) -> socket.
 
 
 async def _person_process(home: Path, store: Store, config: homes.Config, token: str,
-                          listen: str | None, bootstrap: list[str], mdns: bool,
-                          api: socket.socket, step_timeout: float) -> None:
+                          net: NetOptions, api: socket.socket, step_timeout: float) -> None:
     async with stop_on_signals() as stopping:
-        await _person_main(stopping, home, store, config, token, listen, bootstrap, mdns, api,
-                           step_timeout)
+        await _person_main(stopping, home, store, config, token, net, api, step_timeout)
 
 
 async def _person_main(stopping: Stop, home: Path, store: Store, config: homes.Config,
-                       token: str, listen: str | None, bootstrap: list[str], mdns: bool,
-                       api: socket.socket, step_timeout: float) -> None:
+                       token: str, net: NetOptions, api: socket.socket,
+                       step_timeout: float) -> None:
     master = MasterKey(secret(store, MASTER_SEED))
     # Negotiations whose streams died with the last run are over; countersigned agreements
     # the vendor never acknowledged are redelivered below (spec §7.1).
     store.end_interrupted(now=int(time.time()), note="interrupted: the daemon restarted")
-    node = Node(secret(store, HOST_SEED), listen=listen or config.listen,
-                bootstrap=[*config.bootstrap, *bootstrap], enable_mdns=mdns or config.mdns)
+    node = make_node(store, config, net, secret(store, HOST_SEED))
     async with node:
         desk = Desk(store, master, NodeNetwork(node))
         agent = PersonAgent(store, master, NodeNetwork(node), step_timeout=step_timeout,
@@ -123,9 +123,10 @@ async def _person_main(stopping: Stop, home: Path, store: Store, config: homes.C
 
         node.set_negotiation_handler(agent.handle_channel)
         node.set_stream_handler(ASSISTANT_PROTOCOL, desk.handle)
+        await node.join()  # every handler is set: the first identify lists them all
         counters = ApiCounters()
         app = create_app(agent, token, lambda: {**_status(node), "api": counters.snapshot()},
-                         node.wait_for_topic_peers)
+                         node.wait_for_topic_peers, network=node)
         _answer_environment_faults(app)
         stop = trio.Event()
 

@@ -36,6 +36,27 @@ PRIVATE_FILES = ("store.sqlite", "store.sqlite-wal", "store.sqlite-shm", "api-to
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
+DEFAULT_PORTS = {"person": 4710, "vendor": 4711, "assistant": 4712}
+"""The fixed libp2p port of each role (like Kubo's 4001), so a restart keeps the address
+peers know and one machine can run one agent of each role with the defaults."""
+REACHABILITY = ("auto", "public", "private")
+
+
+def default_listen(role: str) -> str:
+    return f"/ip4/0.0.0.0/tcp/{DEFAULT_PORTS.get(role, 4710)}"
+
+
+@dataclass(frozen=True)
+class NetOptions:
+    """What the command line says about the network, on top of config.toml's [network]."""
+
+    listen: str | None = None
+    bootstrap: tuple[str, ...] = ()
+    mdns: bool = False
+    relay_service: bool = False
+    relays: tuple[str, ...] = ()
+    reachability: str | None = None
+
 
 class HomeError(Exception):
     """The home directory, its config or what the machine offers it (a port, disk space,
@@ -74,9 +95,13 @@ def resolve(home: str | Path | None) -> Path:
 @dataclass(frozen=True)
 class Config:
     role: str = "person"
-    listen: str = "/ip4/127.0.0.1/tcp/0"
+    listen: str = ""
+    """A libp2p multiaddr; empty means the role's default port on every interface."""
     bootstrap: tuple[str, ...] = ()
     mdns: bool = False
+    relay_service: bool = False
+    relays: tuple[str, ...] = ()
+    reachability: str = "auto"
     api_host: str = "127.0.0.1"
     api_port: int = 0
     catalog: str | None = None
@@ -84,15 +109,25 @@ class Config:
     """What the agent logs on stderr: one line per event that matters at `info`."""
     extra: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def listening(self) -> str:
+        return self.listen or default_listen(self.role)
+
     def to_toml(self) -> str:
         lines = [
             "# intentcast agent settings",
             f'role = "{self.role}"',
             "",
             "[network]",
-            f'listen = "{self.listen}"',
+            f'listen = "{self.listening}"',
             "bootstrap = [" + ", ".join(f'"{a}"' for a in self.bootstrap) + "]",
             f"mdns = {'true' if self.mdns else 'false'}",
+            "# serve as a circuit relay for peers behind NAT",
+            f"relay_service = {'true' if self.relay_service else 'false'}",
+            "# relays to hold a slot on when behind NAT (else: connected relays, the DHT's)",
+            "relays = [" + ", ".join(f'"{a}"' for a in self.relays) + "]",
+            '# "auto" (a peer that sees us at a foreign address means NAT), "public", "private"',
+            f'reachability = "{self.reachability}"',
         ]
         if self.role == "person":
             lines += ["", "[api]", f'host = "{self.api_host}"', f"port = {self.api_port}"]
@@ -131,17 +166,25 @@ def parse_config(raw: dict[str, Any], *, where: str) -> Config:
                         ("log", log_table)):
         if not isinstance(table, dict):
             raise HomeError(f"{where} [{name}]: must be a table")
-    listen = network.get("listen", "/ip4/127.0.0.1/tcp/0")
+    listen = network.get("listen", default_listen(role))
     if not isinstance(listen, str) or not _MULTIADDR.match(listen):
-        raise HomeError(f"{where} network.listen: a multiaddr like /ip4/127.0.0.1/tcp/4001")
-    bootstrap = network.get("bootstrap", [])
-    if not isinstance(bootstrap, list) or not all(
-        isinstance(a, str) and _MULTIADDR.match(a) and "/p2p/" in a for a in bootstrap
-    ):
-        raise HomeError(f"{where} network.bootstrap: multiaddrs ending in /p2p/<peer id>")
-    mdns = network.get("mdns", False)
-    if not isinstance(mdns, bool):
-        raise HomeError(f"{where} network.mdns: true or false")
+        raise HomeError(f"{where} network.listen: a multiaddr like /ip4/0.0.0.0/tcp/4710")
+    peers: dict[str, tuple[str, ...]] = {}
+    for key in ("bootstrap", "relays"):
+        found = network.get(key, [])
+        if not isinstance(found, list) or len(found) > 64 or not all(
+            isinstance(a, str) and _MULTIADDR.match(a) and "/p2p/" in a for a in found
+        ):
+            raise HomeError(f"{where} network.{key}: multiaddrs ending in /p2p/<peer id>")
+        peers[key] = tuple(found)
+    flags: dict[str, bool] = {}
+    for key in ("mdns", "relay_service"):
+        flags[key] = network.get(key, False)
+        if not isinstance(flags[key], bool):
+            raise HomeError(f"{where} network.{key}: true or false")
+    reachability = network.get("reachability", "auto")
+    if reachability not in REACHABILITY:
+        raise HomeError(f"{where} network.reachability: " + ", ".join(REACHABILITY))
     host = api.get("host", "127.0.0.1")
     if host not in ("127.0.0.1", "::1", "localhost"):
         raise HomeError(f"{where} api.host: the local API listens on loopback only")
@@ -154,8 +197,10 @@ def parse_config(raw: dict[str, Any], *, where: str) -> Config:
     level = log_table.get("level", "info")
     if level not in LOG_LEVELS:
         raise HomeError(f"{where} log.level: one of {', '.join(LOG_LEVELS)}")
-    return Config(role=role, listen=listen, bootstrap=tuple(bootstrap), mdns=mdns,
-                  api_host=host, api_port=port, catalog=catalog, log_level=level)
+    return Config(role=role, listen=listen, bootstrap=peers["bootstrap"], mdns=flags["mdns"],
+                  relay_service=flags["relay_service"], relays=peers["relays"],
+                  reachability=reachability, api_host=host, api_port=port, catalog=catalog,
+                  log_level=level)
 
 
 def write_private(path: Path, data: bytes) -> None:

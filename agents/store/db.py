@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from intentcast.agents.store import audit
+from intentcast.agents.store import audit, peerbook
 from intentcast.agents.store.vault import Vault, VaultError, VaultParams
 from intentcast.protocol import decode, encode
 
@@ -175,6 +175,8 @@ MIGRATIONS: list[str] = [
     CREATE TABLE seen (key BLOB PRIMARY KEY, expires_at INTEGER NOT NULL);
     CREATE INDEX seen_by_expiry ON seen (expires_at);
     """,
+    # 8: the peer book: peers the node was connected to, to reconnect after a restart
+    peerbook.SCHEMA,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -13,10 +13,14 @@ from pathlib import Path
 
 import trio
 
+from intentcast.agents.net.about import About
+from intentcast.agents.net.gossip import intent_topic
 from intentcast.agents.net.network import NodeNetwork
-from intentcast.agents.net.node import DATA_PROTOCOL, Delivery, Node
+from intentcast.agents.net.node import DATA_PROTOCOL, Delivery
 from intentcast.agents.runtime import home as homes
 from intentcast.agents.runtime import lock
+from intentcast.agents.runtime.home import NetOptions
+from intentcast.agents.runtime.network import make_node
 from intentcast.agents.runtime.process import (
     Stop,
     announce,
@@ -35,8 +39,8 @@ from intentcast.agents.vendor.responder import VendorAgent
 from intentcast.protocol import KeyPair
 
 
-def run_vendor(home: Path, passphrase: Passphrase, *, listen: str | None, bootstrap: list[str],
-               mdns: bool, catalog: Path | None, as_json: bool) -> int:
+def run_vendor(home: Path, passphrase: Passphrase, *, net: NetOptions, catalog: Path | None,
+               as_json: bool) -> int:
     config = homes.load_config(home)
     if config.role != "vendor":
         raise homes.HomeError(f"{home} is a {config.role} home; use `intentcast daemon`")
@@ -46,32 +50,32 @@ def run_vendor(home: Path, passphrase: Passphrase, *, listen: str | None, bootst
     parsed = load_catalog(path)
     policy = load_policy(parsed.policy, parsed)
     with lock.hold(home, "intentcast vendor run"):
-        check_listen(home, listen or config.listen)
+        check_listen(home, net.listen or config.listening)
         store = open_store(home, passphrase)
         try:
-            run_agent(home, _vendor_main, store, config, parsed, policy, listen, bootstrap, mdns)
+            run_agent(home, _vendor_main, store, config, parsed, policy, net)
         finally:
             store.close()
     return 0
 
 
 async def _vendor_main(store: Store, config: homes.Config, catalog: Catalog, policy: PricingPolicy,
-                       listen: str | None, bootstrap: list[str], mdns: bool) -> None:
+                       net: NetOptions) -> None:
     async with stop_on_signals() as stopping:
-        await _serve(stopping, store, config, catalog, policy, listen, bootstrap, mdns)
+        await _serve(stopping, store, config, catalog, policy, net)
 
 
 async def _serve(stopping: Stop, store: Store, config: homes.Config, catalog: Catalog,
-                 policy: PricingPolicy, listen: str | None, bootstrap: list[str],
-                 mdns: bool) -> None:
+                 policy: PricingPolicy, net: NetOptions) -> None:
     key = KeyPair(secret(store, VENDOR_SEED))
     closing = Closing(store, key, hold=catalog.hold, on_event=announce)
     # What a stopped responder left in flight: holds that lapsed meanwhile give their stock
     # back; negotiations whose streams died are over (spec §7.1, reconciliation).
     closing.lapse_due()
     store.end_interrupted(now=closing.now(), note="interrupted: the responder restarted")
-    node = Node(secret(store, HOST_SEED), listen=listen or config.listen,
-                bootstrap=[*config.bootstrap, *bootstrap], enable_mdns=mdns or config.mdns)
+    topics = sorted(catalog.topics)
+    about = About(role="vendor", name=catalog.name, topics=tuple(intent_topic(t) for t in topics))
+    node = make_node(store, config, net, secret(store, HOST_SEED), about=about)
     async with node, trio.open_nursery() as nursery:
         node.on_drop = lambda reason, topic: announce(
             {"event": "dropped", "reason": reason, "topic": topic})
@@ -86,9 +90,11 @@ async def _serve(stopping: Stop, store: Store, config: homes.Config, catalog: Ca
         node.set_stream_handler(DATA_PROTOCOL, data.handle)
         nursery.start_soon(data.purge_forever)
         nursery.start_soon(closing.lapse_forever)
-        for topic in sorted(catalog.topics):
+        for topic in topics:
             intents = await node.subscribe_intents(topic)
             nursery.start_soon(_answer_all, intents, agent)
+        node.serve(about.topics)  # advertised in the DHT, found by people posting in them
+        await node.join()  # every handler is set: the first identify lists them all
         announce({"event": "ready", "role": "vendor", "did": key.did, "name": catalog.name,
                    "peer_id": node.peer_id, "addrs": node.multiaddrs(),
                    "topics": sorted(catalog.topics)})

@@ -151,6 +151,7 @@ async def main(connect: list[str]) -> None:
         attacker = Attacker(node)
         await nursery.start(attacker.tarpit)
         node.set_negotiation_handler(attacker.on_offer)
+        await node.join()
         emit({"event": "ready", "peer_id": node.peer_id, "addrs": node.multiaddrs(),
               "tarpit": attacker.tarpit_port})
         stdin = trio.lowlevel.FdStream(os.dup(sys.stdin.fileno()))

@@ -74,6 +74,7 @@ class Listener:
                 nursery.start_soon(self.count, await node.subscribe_intents(category), "intent")
             if self.args.revocations:
                 nursery.start_soon(self.count, await node.subscribe_revocations(), "revocation")
+            await node.join()
             emit({"event": "ready", "peer_id": node.peer_id, "addrs": node.multiaddrs()})
             await self.commands(node)
             nursery.cancel_scope.cancel()

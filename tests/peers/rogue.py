@@ -19,6 +19,12 @@ from stdin, does it and prints {"event": "done", "cmd": ...}:
       widened, expired, revoked or over_cap) and reports the vendor's answer
   {"cmd": "data", "peer": P, "addrs": [...], "hex": H}
       send one frame on /intentcast/data/1 and report the answer's hex
+  {"cmd": "flood_streams", "peer": P, "count": N}
+      open up to N streams to P as fast as it can; report how many opened and whether P
+      cut the connection
+  {"cmd": "flood_connections", "peer": P, "addr": A, "count": N}
+      dial P at A N more times (each dial a new connection); report how many opened and
+      whether P cut them all
   {"cmd": "quit"}
 """
 
@@ -60,6 +66,7 @@ def emit(event: dict) -> None:
 
 async def main(connect: list[str]) -> None:
     async with Node(os.urandom(32), bootstrap=connect) as node:
+        await node.join()
         emit({"event": "ready", "peer_id": node.peer_id, "addrs": node.multiaddrs()})
         stdin = trio.lowlevel.FdStream(os.dup(sys.stdin.fileno()))
         buffer = bytearray()  # a burst arrives as one line of megabytes: append, never copy
@@ -148,7 +155,58 @@ async def assisted(node: Node, command: dict) -> dict:
         return await receive.receive()
 
 
+async def cut(node: Node, peer: str) -> bool:
+    """Whether `peer` closes every connection to us within 10 s."""
+    with trio.move_on_after(10):
+        await node.wait_disconnected(peer)
+    return not node.is_connected(peer)
+
+
+async def flood_streams(node: Node, peer: str, count: int) -> dict:
+    """Identify streams from 16 tasks at once, each asked and closed, as fast as it goes."""
+    from libp2p.custom_types import TProtocol
+    from libp2p.peer.id import ID
+
+    opened = 0
+    target = ID.from_base58(peer)
+
+    async def worker() -> None:
+        nonlocal opened
+        while opened < count:
+            stream = await node.host.new_stream(target, [TProtocol("/ipfs/id/1.0.0")])
+            opened += 1
+            await stream.read()
+            await stream.close()
+
+    try:
+        async with trio.open_nursery() as nursery:
+            for _ in range(16):
+                nursery.start_soon(worker)
+    except Exception:  # the peer cut us off mid-flood
+        pass
+    return {"opened": opened, "cut": await cut(node, peer)}
+
+
+async def flood_connections(node: Node, peer: str, addr: str, count: int) -> dict:
+    import multiaddr
+    from libp2p.peer.id import ID
+
+    opened = 0
+    for _ in range(count):
+        try:
+            await node.host.get_network().dial_addr(multiaddr.Multiaddr(addr),
+                                                    ID.from_base58(peer))
+            opened += 1
+        except Exception:
+            break
+    return {"opened": opened, "cut": await cut(node, peer)}
+
+
 async def run(node: Node, command: dict) -> dict:
+    if command["cmd"] == "flood_streams":
+        return await flood_streams(node, command["peer"], command["count"])
+    if command["cmd"] == "flood_connections":
+        return await flood_connections(node, command["peer"], command["addr"], command["count"])
     if command["cmd"] == "data":
         stream = await node.open_stream(command["peer"], command["addrs"], "/intentcast/data/1")
         await stream.send(bytes.fromhex(command["hex"]))

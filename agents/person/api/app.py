@@ -38,6 +38,8 @@ from intentcast.agents.person.api.fields import (
     minor_units,
 )
 from intentcast.agents.person.api.guard import Guard, refusal
+from intentcast.agents.person.api.network import Network
+from intentcast.agents.person.api.network import add_routes as add_network_routes
 from intentcast.agents.person.api.offers import add_routes as add_offer_routes
 from intentcast.agents.person.api.offers import offer_terms
 from intentcast.agents.person.api.records import add_routes as add_record_routes
@@ -146,6 +148,7 @@ def _allowed(app: FastAPI, request: Request) -> str:
 def create_app(
     agent: PersonAgent, token: str, status: Callable[[], dict[str, Any]],
     wait_for_topic: Callable[[str, int], Awaitable[None]] | None = None,
+    network: Network | None = None,
 ) -> FastAPI:
     app = FastAPI(title="intentcast personal agent", version=API_VERSION,
                   description="The local API of a person's intentcast daemon.",
@@ -305,4 +308,5 @@ def create_app(
     add_offer_routes(app, agent, guarded)
     add_record_routes(app, agent, guarded)
     add_web_routes(app, guarded, sessions)
+    add_network_routes(app, network, guarded)
     return app
