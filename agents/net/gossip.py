@@ -85,7 +85,7 @@ class Gossip:
     """The node's pubsub: the intake, subscriptions and publishing."""
 
     def __init__(self, host: IHost, *, now: Callable[[], float],
-                 drop: Callable[[str, str], None],
+                 drop: Callable[..., None],
                  settings: GossipSettings | None = None) -> None:
         self.host = host
         self.now = now
@@ -139,30 +139,30 @@ class Gossip:
         try:
             verified = envelope.open(data, now=now)
         except IntentcastError as exc:
-            return self._refuse(exc.reason.value, topic)
+            return self._refuse(exc.reason.value, topic, via)
         message = verified.message
         if topic == REVOCATION_TOPIC:
             if not isinstance(message, Revocation) or message.target_type != "delegation":
-                return self._refuse("wrong_topic", topic)
+                return self._refuse("wrong_topic", topic, via)
             if message.expires_at - message.issued_at > REVOCATION_LIFETIME:
-                return self._refuse("revocation_lifetime", topic)
+                return self._refuse("revocation_lifetime", topic, via)
             guard = self.revocation_guard
         elif isinstance(message, Intent) and intent_topic(message.category) == topic:
             guard = self.intent_guard
         else:
-            return self._refuse("wrong_topic", topic)
+            return self._refuse("wrong_topic", topic, via)
         # The replay check of spec §4.2, last, on the forwarder's share of the guard.
         key = ReplayGuard.key(verified.signers, message.id)
         if guard.seen(key):
-            return self._refuse("replay", topic)
+            return self._refuse("replay", topic, via)
         try:
             guard.remember(key, message.expires_at, now=now, source=via)
         except IntentcastError as exc:
-            return self._refuse(exc.reason.value, topic)
+            return self._refuse(exc.reason.value, topic, via)
         return verified
 
-    def _refuse(self, reason: str, topic: str) -> Refused:
-        self.drop(reason, topic)
+    def _refuse(self, reason: str, topic: str, via: str) -> Refused:
+        self.drop(reason, topic, via)
         return Refused(reason, reason not in IGNORED)
 
     async def _deliver(self, topic: str, verified: object, via: str) -> None:

@@ -162,7 +162,7 @@ class Node:
         self.guard = Guard(limits)
         self.on_event = on_event
         self.dropped: collections.Counter[str] = collections.Counter()
-        self.on_drop: Callable[[str, str], None] | None = None
+        self.on_drop: Callable[[str, str, str], None] | None = None
         """Called with (reason, topic or "") for everything the node refuses."""
         self.host = new_host(
             key_pair=self.key_pair,
@@ -273,10 +273,11 @@ class Node:
         if self.on_event is not None:
             self.on_event(event)
 
-    def drop(self, reason: str, topic: str = "") -> None:
+    def drop(self, reason: str, topic: str = "", via: str = "") -> None:
+        """Count something refused (for a gossip message: `via` is the peer it came from)."""
         self.dropped[reason] += 1
         if self.on_drop is not None:
-            self.on_drop(reason, topic)
+            self.on_drop(reason, topic, via)
 
     @property
     def delivered(self) -> collections.Counter[str]:

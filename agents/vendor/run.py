@@ -77,8 +77,9 @@ async def _serve(stopping: Stop, store: Store, config: homes.Config, catalog: Ca
     about = About(role="vendor", name=catalog.name, topics=tuple(intent_topic(t) for t in topics))
     node = make_node(store, config, net, secret(store, HOST_SEED), about=about)
     async with node, trio.open_nursery() as nursery:
-        node.on_drop = lambda reason, topic: announce(
-            {"event": "dropped", "reason": reason, "topic": topic})
+        node.on_drop = lambda reason, topic, via: announce(
+            {"event": "dropped", "reason": reason, "topic": topic,
+             **({"via": via} if via else {})})
         agent = VendorAgent(store, key, catalog, policy, NodeNetwork(node), closing=closing,
                             on_refused=lambda event: announce({"event": "refused", **event}),
                             on_drop=lambda reason: node.drop(reason))

@@ -49,7 +49,7 @@ class Listener:
     def now(self) -> float:
         return time.time() + self.offset
 
-    def on_drop(self, reason: str, topic: str) -> None:
+    def on_drop(self, reason: str, topic: str, via: str = "") -> None:
         self.drops[reason] += 1
         if not self.args.quiet:
             emit({"event": "dropped", "reason": reason, "topic": topic})
